@@ -11,9 +11,8 @@ from __future__ import annotations
 import io
 import logging
 import os
-import pickle
+import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -68,7 +67,7 @@ def to_official_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, ValueError) as error:
+    except Exception as error:  # torch.load fails in many ways on a damaged file; all mean "unreadable"
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({text}). The file may be truncated by an "
@@ -146,10 +145,20 @@ def _mismatch_hint(model_state: Mapping[str, torch.Tensor], state: Mapping[str, 
         if count(state) != count(model_state):
             return (f"the checkpoint has {count(state)} {stage} modules and the model {count(model_state)}: "
                     "it is another variant (e.g. small-v1/v2 versus the standard widths)")
-    fuse = [k for k in model_state if ".fuse_layers.1." in k and k.startswith("backbone.stage4.")]
-    if fuse and not any(".fuse_layers.1." in k and k.startswith("backbone.stage4.") for k in state):
+    missing_backbone = [k for k in model_state if k.startswith("backbone.") and k not in state]
+    if missing_backbone and all(re.match(r"backbone\.stage4\.\d+\.fuse_layers\.[1-9]", k) for k in missing_backbone):
         return "the checkpoint's last module outputs one branch (a pose model); load it with task='pose'"
     return "the checkpoint was saved from a different architecture or task"
+
+
+def _dropped_fusion_outputs(unexpected: list[str], model_state: Mapping[str, torch.Tensor]) -> set[str]:
+    """Checkpoint keys of fusion outputs that the model's modules do not compute at all."""
+    dropped = set()
+    for key in unexpected:
+        match = re.match(r"backbone\.stage\d+\.\d+\.fuse_layers\.\d+\.", key)
+        if match and not any(k.startswith(match.group(0)) for k in model_state):
+            dropped.add(key)
+    return dropped
 
 
 def _describe(keys: list[str], limit: int = 5) -> str:
@@ -171,7 +180,8 @@ def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, sour
     to_model = {canonical_key(k): k for k in own}
     model_state = {c: own[k] for c, k in to_model.items()}
     state = dict(state)
-    old = [k for k in model_state if k.endswith("num_batches_tracked") and k not in state]
+    old = [k for k in model_state if k.endswith("num_batches_tracked") and k not in state
+           and k.replace("num_batches_tracked", "running_mean") in state]
     for k in old:
         state[k] = model_state[k]
     missing = [k for k in model_state if k not in state]
@@ -180,12 +190,20 @@ def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, sour
     head_keys = [k for k in model_state if k.startswith("head.")]
     class_keys = _class_keys(model)
 
-    if old and len(old) < len(model_state):
+    if old:
         report.notes.append(f"checkpoint predates BatchNorm num_batches_tracked ({len(old)} counters set to 0)")
-    if missing and head_keys and set(missing) == set(head_keys) and all(k.startswith("head.") for k in unexpected) \
-            and not resized:
-        report.notes.append(f"loaded the backbone only: the checkpoint's head differs, so the model's head "
-                            f"({len(head_keys)} tensors) is freshly initialised")
+    dropped = _dropped_fusion_outputs(unexpected, model_state)
+    other_head = set(missing) == set(head_keys) and all(k.startswith("head.") or k in dropped for k in unexpected)
+    if (missing or unexpected) and other_head and not resized:
+        if dropped:
+            report.notes.append(f"ignored {len(dropped)} fusion tensors of branches the model's last module "
+                                "does not output (a pose model keeps only the highest resolution)")
+            unexpected = [k for k in unexpected if k not in dropped]
+        if head_keys:
+            report.notes.append(f"loaded the backbone only: the checkpoint's head differs, so the model's head "
+                                f"({len(head_keys)} tensors) is freshly initialised")
+        else:
+            report.notes.append(f"ignored the checkpoint's head ({len(unexpected)} tensors): the model is a backbone")
         report.reinitialized, report.ignored, missing, unexpected = missing, unexpected, [], []
     if resized and all(k.startswith(class_keys) for k in resized) and not missing and not unexpected:
         first = resized[0]

@@ -13,8 +13,8 @@ from .checkpoints import load_state_dict, read_state_dict
 from .heads import ClassificationHead, OCRHead, PoseHead, SegmentationHead
 from .spec import VARIANTS, HRNetSpec, get_spec
 
-TASKS = ("classification", "pose", "segmentation", "backbone")
-DEFAULT_CLASSES = {"classification": 1000, "pose": 17, "segmentation": 19}
+TASKS = ("classification", "pose", "segmentation", "detection", "backbone")
+DEFAULT_CLASSES = {"classification": 1000, "pose": 17, "segmentation": 19, "detection": 91}
 # (task, head option) -> head class.
 HEADS: dict[tuple[str, str | None], type[nn.Module]] = {
     ("classification", None): ClassificationHead,
@@ -111,10 +111,12 @@ def create_model(
     align_corners: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
     strict: bool = True,
+    detector: str | None = None,
 ) -> nn.Module:
     """Build an HRNet for `task` from a registered name or a spec, optionally loading a checkpoint.
 
-    task: "classification" | "pose" | "segmentation" | "backbone" (the bare backbone, which
+    task: "classification" | "pose" | "segmentation" | "detection" (torchvision Faster/Mask R-CNN
+    on HRNetV2p, `detector="faster_rcnn"|"mask_rcnn"`) | "backbone" (the bare backbone, which
     returns the list of maps). `num_classes` is the keypoint count for pose; when None it comes
     from the checkpoint, else the task default (1000, 17, 19). `head="ocr"` selects HRNetV2 + OCR
     for segmentation. `align_corners` sets bilinear fusion (segmentation default: True with OCR,
@@ -125,7 +127,14 @@ def create_model(
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     state = read_state_dict(checkpoint) if checkpoint is not None else None
+    if num_classes is not None and num_classes < 1:
+        raise ValueError(f"num_classes must be a positive count, got {num_classes}")
+    if detector is not None and task != "detection":
+        raise ValueError(f"detector={detector!r} needs task='detection'")
     spec = _task_spec(spec, task, head, align_corners)
+    if task == "detection":
+        return _create_detector(spec, num_classes=num_classes, detector=detector or "faster_rcnn",
+                                state=state, source=str(checkpoint), strict=strict)
     backbone = HRNetBackbone(spec)
     if task == "backbone":
         if num_classes is not None or head is not None:
@@ -144,4 +153,19 @@ def create_model(
     _init_weights(model)
     if state is not None:
         model.load_report = load_state_dict(model, state, source=str(checkpoint), strict=strict)
+    return model
+
+
+def _create_detector(spec: HRNetSpec, *, num_classes: int | None, detector: str,
+                     state: Mapping[str, torch.Tensor] | None, source: str, strict: bool) -> nn.Module:
+    """A torchvision detector on HRNetV2p; a checkpoint is either a whole detector or, like an
+    ImageNet classifier, fits only its HRNet backbone."""
+    from .tasks.detection.models import build_detector
+
+    model = build_detector(spec, num_classes=num_classes or DEFAULT_CLASSES["detection"], detector=detector)
+    if state is not None:
+        if any(k.startswith("backbone.body.") for k in state):
+            model.load_report = load_state_dict(model, state, source=source, strict=strict)
+        else:
+            model.load_report = load_state_dict(model.backbone.body, state, source=source, strict=strict)
     return model
