@@ -1,0 +1,25 @@
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+if not DATA.is_dir():
+    DATA = Path("/work/shared/data")
+
+
+def _real_data(folder: str, marker: str) -> Path:
+    """shared/data/<folder>, or skip the test when it (or its annotation file) is absent."""
+    path = DATA / folder
+    if not (path / marker).is_file():
+        pytest.skip(f"real data shared/data/{folder} is absent")
+    return path
+
+
+@pytest.fixture
+def coco_dir() -> Path:
+    return _real_data("coco_kpt", "test_coco.json")
+
+
+@pytest.fixture
+def mpii_dir() -> Path:
+    return _real_data("mpii", "test_mpii.json")
