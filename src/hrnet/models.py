@@ -126,7 +126,6 @@ def create_model(
     spec = get_spec(arch)
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    state = read_state_dict(checkpoint) if checkpoint is not None else None
     if num_classes is not None and num_classes < 1:
         raise ValueError(f"num_classes must be a positive count, got {num_classes}")
     if detector is not None and task != "detection":
@@ -134,7 +133,8 @@ def create_model(
     spec = _task_spec(spec, task, head, align_corners)
     if task == "detection":
         return _create_detector(spec, num_classes=num_classes, detector=detector or "faster_rcnn",
-                                state=state, source=str(checkpoint), strict=strict)
+                                checkpoint=checkpoint)
+    state = read_state_dict(checkpoint) if checkpoint is not None else None
     backbone = HRNetBackbone(spec)
     if task == "backbone":
         if num_classes is not None or head is not None:
@@ -157,15 +157,10 @@ def create_model(
 
 
 def _create_detector(spec: HRNetSpec, *, num_classes: int | None, detector: str,
-                     state: Mapping[str, torch.Tensor] | None, source: str, strict: bool) -> nn.Module:
+                     checkpoint: str | os.PathLike | None) -> nn.Module:
     """A torchvision detector on HRNetV2p; a checkpoint is either a whole detector or, like an
     ImageNet classifier, fits only its HRNet backbone."""
     from .tasks.detection.models import build_detector
 
-    model = build_detector(spec, num_classes=num_classes or DEFAULT_CLASSES["detection"], detector=detector)
-    if state is not None:
-        if any(k.startswith("backbone.body.") for k in state):
-            model.load_report = load_state_dict(model, state, source=source, strict=strict)
-        else:
-            model.load_report = load_state_dict(model.backbone.body, state, source=source, strict=strict)
-    return model
+    return build_detector(spec, num_classes=num_classes or DEFAULT_CLASSES["detection"], detector=detector,
+                          checkpoint=checkpoint)
