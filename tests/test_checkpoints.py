@@ -150,3 +150,40 @@ def test_save_atomic_never_leaves_a_partial_file(tmp_path):
     assert torch.load(target, weights_only=True) == {"step": 3}
     leftovers = [p for p in tmp_path.iterdir() if p != target]
     assert all(p.name.startswith(".last.pth.") for p in leftovers)
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/served (no other network is used)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_checkpoint_urls_download_once_into_the_cache(tiny, tmp_path, monkeypatch, local_server):
+    root, address = local_server
+    monkeypatch.setenv("HRNET_CACHE", str(tmp_path / "cache"))
+    source = hrnet.create_model(tiny, task="pose").eval()
+    _official_file(source, root / "pose.pth")
+    model = hrnet.create_model(tiny, task="pose", checkpoint=f"{address}/pose.pth").eval()
+    x = torch.randn(1, 3, 64, 48)
+    with torch.no_grad():
+        assert torch.equal(model(x), source(x))
+    (root / "pose.pth").unlink()  # a second use reads the cached copy
+    again = hrnet.create_model(tiny, task="pose", checkpoint=f"{address}/pose.pth")
+    assert torch.equal(again.head.final_layer.weight, source.head.final_layer.weight)
+    assert len(list((tmp_path / "cache").rglob("pose.pth"))) == 1
+    with pytest.raises(CheckpointError, match="could not download .*missing.pth"):
+        hrnet.create_model(tiny, checkpoint=f"{address}/missing.pth")
+    assert not list((tmp_path / "cache").rglob("missing.pth"))

@@ -8,11 +8,15 @@ the root, the segmentation repo adds a `model.` prefix (its FullModel wrapper, w
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
 import re
+import sys
 import tempfile
+import urllib.error
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -93,9 +97,34 @@ def _unwrap(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:
     )
 
 
+def cache_dir() -> Path:
+    """Where downloaded checkpoints are kept: $HRNET_CACHE, else ~/.cache/hrnet."""
+    return Path(os.environ.get("HRNET_CACHE") or Path.home() / ".cache" / "hrnet")
+
+
+def resolve_checkpoint(source: str | os.PathLike) -> Path:
+    """A local path as is; an http(s) URL is downloaded once into `cache_dir()` (a folder per URL,
+    so equal file names from different places never collide) and its cached path returned."""
+    text = str(source)
+    if not text.startswith(("http://", "https://")):
+        return Path(source)
+    name = Path(urllib.parse.urlparse(text).path).name or "checkpoint.pth"
+    target = cache_dir() / hashlib.sha256(text.encode()).hexdigest()[:16] / name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        log.warning("downloading %s to %s", text, target)
+        try:  # torch.hub writes to a temporary file and renames it: no partial file is ever cached
+            torch.hub.download_url_to_file(text, str(target), progress=sys.stderr.isatty())
+        except (urllib.error.URLError, OSError) as error:
+            raise CheckpointError(f"could not download {text} ({error}); check the address and the network, "
+                                  "or download the file yourself and pass its path") from None
+    return target
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load a checkpoint file (.pth/.pt/.bin or .safetensors) and return it with canonical keys."""
-    path = Path(path)
+    """Load a checkpoint (.pth/.pt/.bin or .safetensors; a path or an http(s) URL, cached) and
+    return it with canonical keys."""
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":

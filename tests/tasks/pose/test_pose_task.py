@@ -93,3 +93,26 @@ def test_task_datasets_and_a_detector_plugged_into_predict(tmp_path, coco_dir):
                                box_score_threshold=0.5)
     persons = predictions[0].outputs["persons"]
     assert seen == [(425, 640, 3)] and len(persons) == 1 and persons[0]["box"][:4] == [280, 45, 220, 345]
+
+
+def test_mpii_chain_scores_its_own_targets_100(mpii_dir):
+    """MPII crops -> targets -> decoding -> back-projection -> PCKh: the targets, taken as the
+    model's output, land within half a heatmap cell of the labels, far inside 0.5 head."""
+    import torch
+
+    from hrnet.engine import config_from_dict
+    from hrnet.tasks import get_task
+
+    recipe = {"task": "pose", "model": {"arch": "hrnet_w18_small_v1", "stages": TINY_STAGES},
+              "data": {"format": "mpii", "keypoints": "mpii", "train_annotations": str(mpii_dir / "test_mpii.json"),
+                       "train_images": str(mpii_dir), "val_annotations": str(mpii_dir / "test_mpii.json"),
+                       "val_images": str(mpii_dir), "input_size": [256, 256], "flip_test": False}}
+    task = get_task("pose")(config_from_dict(recipe))
+    dataset = task.build_dataset("val")
+    batch = task.collate([dataset[i] for i in range(len(dataset))])
+    evaluator = task.make_evaluator(torch.device("cpu"))
+    evaluator.update(lambda images: batch["target"], batch)
+    evaluator.synchronize()
+    metrics = evaluator.compute()
+    assert evaluator.main_metric == "Mean" and metrics["Mean"] == 100.0
+    assert evaluator.result.how["boxes"] == "MPII center/scale" and evaluator.result.how["flip_test"] == "off"
