@@ -4,6 +4,7 @@ the NaN guard, AMP / accumulation / clipping / activation checkpointing, no proc
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -56,11 +57,13 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     a, b = _weights(tmp_path / "one" / "last.pth"), _weights(tmp_path / "two" / "last.pth")
     assert a.keys() == b.keys()
     assert not any("module." in k for k in b)
-    # SyncBatchNorm was used under DDP (the saved model is plain: same keys, same buffers).
-    for key in a:
-        torch.testing.assert_close(a[key].float(), b[key].float(), rtol=1e-3, atol=5e-4, msg=key)
-    # ... and the weights did move, by much more than that tolerance.
+    # Float tolerance: the two runs sum in different orders, and at this size a rounding difference
+    # can flip a ReLU at zero, which moves a few gradients by percents (two single-process runs
+    # with different thread counts differ as much). Weights move by much more than the tolerance.
     start = ClassificationTask(load_config(path)).build_model().state_dict()
+    for key in a:
+        tolerance = 2e-2 if "running" in key else 2e-3
+        torch.testing.assert_close(a[key].float(), b[key].float(), rtol=1e-2, atol=tolerance, msg=key)
     moved = max((a[k].float() - start[k].float()).abs().max().item() for k in a if "running" not in k)
     assert moved > 2e-2
     steps = [r for r in _log(tmp_path / "two" / "log.jsonl") if r["kind"] == "train"]
@@ -181,3 +184,50 @@ def test_fp16_needs_cuda(tmp_path, stripes):
                          ["train.amp=fp16", "train.device=cpu"])
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         fit(config, tmp_path / "run")
+
+
+SYNC_BN_CHECK = textwrap.dedent("""
+    import torch, torch.distributed as dist
+    from torch import nn
+    from hrnet.engine import distributed as D
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    torch.manual_seed(0)
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 5, 3, stride=2),
+                             nn.BatchNorm2d(5), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 81, 3)).double()
+    x, y = torch.randn(8, 3, 22, 22, dtype=torch.float64), torch.randint(0, 3, (8,))
+    ref = net().train()
+    nn.functional.cross_entropy(ref(x), y).backward()
+    model = nn.parallel.DistributedDataParallel(D.convert_sync_batchnorm(net(), torch.device("cpu")).train())
+    nn.functional.cross_entropy(model(x[rank::2]), y[rank::2]).backward()
+    for (name, a), b in zip(ref.named_parameters(), model.module.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+    for a, b in zip(ref.buffers(), model.module.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    print("same gradients")
+    dist.destroy_process_group()
+""")
+
+
+def test_cpu_sync_batchnorm_under_ddp_is_exact_in_float64(tmp_path):
+    script = tmp_path / "sync_bn.py"
+    script.write_text(SYNC_BN_CHECK)
+    result = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("same gradients") == 2
+
+
+def test_resume_can_extend_the_schedule(tmp_path, stripes):
+    path = write_recipe(tmp_path / "r.yaml", tiny_classification_recipe(*stripes, schedule={"name": "cosine"}))
+    fit(load_config(path, ["train.epochs=1"]), tmp_path / "run")
+    summary = fit(load_config(path, ["train.epochs=2"]), tmp_path / "run", resume=True)
+    assert summary["epoch"] == 2 and summary["step"] == 6
+    lrs = [r["lr"] for r in _log(tmp_path / "run" / "log.jsonl") if r["kind"] == "train"]
+    # cosine over 2 epochs (6 steps) from 0.01, the first epoch as logged by the 1-epoch run
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * i / 3)) for i in range(3)] + \
+               [0.01 * 0.5 * (1 + math.cos(math.pi * i / 6)) for i in range(3, 6)]
+    assert lrs == pytest.approx(expected)
+    with pytest.raises(ValueError, match="already holds a run"):
+        fit(load_config(path), tmp_path / "run")
