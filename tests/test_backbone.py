@@ -75,3 +75,6 @@ def test_activation_checkpointing_gives_the_same_gradients(tiny):
         sum(m.square().mean() for m in model(x)).backward()
     for (name, a), b in zip(plain.named_parameters(), checkpointed.parameters()):
         assert relative_error(b.grad, a.grad) < 1e-5, name
+    # The recomputation in backward leaves the BatchNorm statistics as one forward pass does.
+    for (name, a), b in zip(plain.named_buffers(), checkpointed.buffers()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-6), name

@@ -6,7 +6,8 @@ are those of the official repositories, so their state dicts load without renami
 
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,22 @@ def resize(x: torch.Tensor, size: Sequence[int], mode: str, align_corners: bool)
     if mode == "nearest":
         return F.interpolate(x, size=tuple(size), mode="nearest")
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=align_corners)
+
+
+@contextlib.contextmanager
+def _batchnorm_statistics_frozen(module: nn.Module) -> Iterator[None]:
+    """Training-mode BatchNorm whose running statistics stay as they are (momentum 0, counter restored);
+    the computation itself is unchanged, as activation checkpointing requires."""
+    saved = [(m, m.momentum, m.num_batches_tracked.clone()) for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for norm, _, _ in saved:
+        norm.momentum = 0.0
+    try:
+        yield
+    finally:
+        for norm, momentum, count in saved:
+            norm.momentum = momentum
+            norm.num_batches_tracked.copy_(count)
 
 
 class HighResolutionModule(nn.Module):
@@ -155,7 +172,10 @@ class HRNetBackbone(nn.Module):
 
     def _run(self, module: nn.Module, *args):
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(module, *args, use_reentrant=False)
+            # The backward pass re-runs the forward; that second run must not update the BatchNorm
+            # statistics again.
+            contexts = lambda: (contextlib.nullcontext(), _batchnorm_statistics_frozen(module))  # noqa: E731
+            return checkpoint(module, *args, use_reentrant=False, context_fn=contexts)
         return module(*args)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

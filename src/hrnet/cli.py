@@ -55,7 +55,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("arch", help="registered variant, e.g. hrnet_w32 (see `hrnet list`)")
-    parser.add_argument("--task", default="classification", choices=("classification", "pose", "segmentation"))
+    parser.add_argument("--task", default="classification", choices=("classification", "pose", "segmentation"),
+                        help="detection models: see `hrnet train` recipes under recipes/detection")
     parser.add_argument("--num-classes", type=int, default=None, help="classes, or keypoints for pose")
     parser.add_argument("--head", default=None, choices=("ocr",), help="segmentation head (default HRNetV2)")
 
@@ -82,13 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:  # DEV-ONLY: remove once every command module exists
-            if error.name != name:
-                raise
-            continue
-        add_commands: Callable = module.add_commands
+        add_commands: Callable = importlib.import_module(name).add_commands
         add_commands(sub)
     return parser
 

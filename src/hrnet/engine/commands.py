@@ -111,9 +111,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)
     if not inputs:
         raise ValueError(f"no images found in {' '.join(args.inputs)}")
-    config, task, model = load_for_inference(args.checkpoint, args.config, _overrides(args), device)
+    checkpoint = args.pose or args.checkpoint
+    if checkpoint is None:
+        raise ValueError("predict needs --checkpoint CKPT (or --pose POSE_CKPT with --detector DET_CKPT)")
+    config, task, model = load_for_inference(checkpoint, args.config, _overrides(args), device)
     out_dir = Path(args.out_dir)
     options: dict[str, Any] = {"top_k": args.top_k} if args.top_k is not None else {}
+    if args.detector:
+        if config.task != "pose":
+            raise ValueError(f"--detector gives person boxes to a pose model, but {checkpoint} is a {config.task} model")
+        from ..tasks.detection.task import load_person_detector
+
+        # The pose task applies its own box score threshold (data.predict.box_score_threshold).
+        options["detector"] = load_person_detector(args.detector, device=device, score_threshold=0.0)
     predictions = task.predict(model, inputs, out_dir, **options)
     formatter = getattr(task, "format_prediction", None)
     for prediction in predictions:
@@ -150,7 +160,11 @@ def add_commands(subparsers: Any) -> None:
                                                 "prints one line per image and writes pictures and results "
                                                 "into --out-dir.")
     predict.add_argument("inputs", nargs="+", help="images, folders (or videos, where the task supports them)")
-    predict.add_argument("--checkpoint", required=True, help="best.pth / last.pth of a run, or official weights")
+    model_choice = predict.add_mutually_exclusive_group(required=True)
+    model_choice.add_argument("--checkpoint", help="best.pth / last.pth of a run, or official weights")
+    model_choice.add_argument("--pose", help="a pose checkpoint (same as --checkpoint), usually with --detector")
+    predict.add_argument("--detector", default=None,
+                         help="a detection run checkpoint whose person boxes feed the pose model (top-down)")
     predict.add_argument("--config", "-c", default=None, help="recipe (default: the one saved in the checkpoint)")
     _add_set(predict)
     predict.add_argument("--out-dir", "-o", default="predictions", help="where pictures and results go")
