@@ -42,7 +42,8 @@ class BasicBlock(nn.Module):
         residual = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + residual)
+        out += residual  # in place: BatchNorm's backward does not need its output
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -66,7 +67,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + residual)
+        out += residual
+        return self.relu(out)
 
 
 BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}

@@ -2,9 +2,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
+from helpers import DATA
 
 
 def _real_data(folder: str, marker: str) -> Path:
