@@ -142,7 +142,6 @@ def run_demo(out_dir: str | Path = "hrnet-demo", *, minutes: float = 2.0, epochs
     summary = fit(load_config(recipe_path), run_dir)
     elapsed = time.perf_counter() - started
     _, task, model = load_for_inference(str(run_dir / "last.pth"), None, [], torch.device("cpu"))
-    torch.set_grad_enabled(True)  # load_for_inference turns gradients off for the whole process
     overlays = out_dir / "overlays.png"
     write_image(overlays, comparison_grid(task, model, task.build_dataset("val"), count=6))
     task.predict(model, sorted((data_root / "images" / "val").glob("*.png"))[:4], out_dir / "predictions")
