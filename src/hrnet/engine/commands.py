@@ -38,7 +38,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         best = summary["best"]
         best_text = f"; best {best['metric']} {best['value']:.4f} at epoch {best['epoch']}" if best else ""
-        print(f"trained to epoch {summary['epoch']}, step {summary['step']}{best_text}; run in {out_dir}")
+        print(f"trained {summary['step']} steps ({summary['epoch']} complete epochs){best_text}; run in {out_dir}")
     return 0
 
 
