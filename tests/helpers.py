@@ -44,3 +44,21 @@ def manifest() -> dict:
     if not path.is_file():
         pytest.skip(f"{path} not present")
     return json.loads(path.read_text())
+
+
+def shared_data(*parts: str) -> Path:
+    """shared/data/<parts...> (a folder or file), or skip the test when it is absent."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data {path} is absent")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread (autouse where a conftest imports it): on a shared 2-core machine two
+    threads spin against other processes and training steps run ten times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,25 +17,24 @@ class DataError(ValueError):
     """Bad input data: the message names the file (and the field) and the fix."""
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as an RGB uint8 array of shape (H, W, 3)."""
+def _imread(path: str | os.PathLike, kind: str, flags: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"image {path} does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        raise DataError(f"{kind} {path} does not exist")
+    image = cv2.imread(str(path), flags)
     if image is None:
-        raise DataError(f"image {path} cannot be decoded (corrupt, truncated or not an image); replace or remove it")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        raise DataError(f"{kind} {path} cannot be decoded (corrupt, truncated or not an image); replace or remove it")
+    return image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as an RGB uint8 array of shape (H, W, 3)."""
+    return cv2.cvtColor(_imread(path, "image", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """A label image (one byte per pixel, palette PNGs keep their indices) as uint8 (H, W)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"mask {path} does not exist")
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise DataError(f"mask {path} cannot be decoded (corrupt, truncated or not an image); replace it")
+    mask = _imread(path, "mask", cv2.IMREAD_UNCHANGED)
     if mask.ndim == 3:
         # OpenCV expands palette PNGs (e.g. PASCAL VOC) to colour; Pillow keeps their class indices.
         from PIL import Image

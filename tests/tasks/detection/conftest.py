@@ -7,30 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import hrnet
 from hrnet.data.io import write_image
-from helpers import DATA, tiny_spec
+from helpers import one_thread, shared_data, tiny_spec  # noqa: F401 (one_thread: autouse fixture)
 
 # Widths and sizes that keep a detector fast on CPU (the official ones are 256, 1024, 800, 1333).
 SMALL = {"fpn_channels": 32, "representation_size": 64, "min_size": 128, "max_size": 192}
-
-
-def _real(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"real data {path} is absent")
-    return path
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads spin against other processes and
-    a detector's training step runs ten times slower (measured: 2.5 s against 25 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -47,13 +30,13 @@ def small() -> dict:
 @pytest.fixture
 def voc_json() -> Path:
     """3 VOC images, 12 instances (boxes and polygons)."""
-    return _real(DATA / "voc_labelme" / "instances_coco.json")
+    return shared_data("voc_labelme", "instances_coco.json")
 
 
 @pytest.fixture
 def coco_kpt_json() -> Path:
     """4 COCO val2017 images, 14 persons."""
-    return _real(DATA / "coco_kpt" / "test_coco.json")
+    return shared_data("coco_kpt", "test_coco.json")
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
-from helpers import DATA
+from helpers import one_thread, shared_data  # noqa: F401 (one_thread: autouse fixture)
 
 TINY_STAGES = [
     {"modules": 1, "block": "bottleneck", "blocks": [1], "channels": [8]},
@@ -31,15 +30,6 @@ def tiny_recipe(root: Path | str, **data: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine is shared: several torch threads per process are much slower than one there.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def scenes(tmp_path_factory) -> Path:
     """Synthetic scenes in the generic layout: 16 train and 8 val images of 48x48."""
@@ -48,21 +38,14 @@ def scenes(tmp_path_factory) -> Path:
     return write_scenes(tmp_path_factory.mktemp("scenes"), train=16, val=8, size=48, seed=1)
 
 
-def _real(name: str, marker: str) -> Path:
-    folder = DATA / name
-    if not (folder / marker).exists():
-        pytest.skip(f"real data shared/data/{name} is absent")
-    return folder
-
-
 @pytest.fixture
 def voc_dir() -> Path:
-    return _real("voc_labelme", "SegmentationClass")
+    return shared_data("voc_labelme", "SegmentationClass").parent
 
 
 @pytest.fixture
 def camvid_dir() -> Path:
-    return _real("camvid", "val.txt")
+    return shared_data("camvid", "val.txt").parent
 
 
 @pytest.fixture
