@@ -86,7 +86,7 @@ def _head_options(head_type: type[nn.Module], state: Mapping[str, torch.Tensor] 
     return options
 
 
-def _init_weights(model: nn.Module) -> None:
+def init_weights(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -150,7 +150,7 @@ def create_model(
         if task == "segmentation":
             options["align_corners"] = spec.align_corners
         model = HRNet(backbone=backbone, head=head_type(in_channels=backbone.channels, **options), task=task)
-    _init_weights(model)
+    init_weights(model)
     if state is not None:
         model.load_report = load_state_dict(model, state, source=str(checkpoint), strict=strict)
     return model

@@ -29,7 +29,7 @@ from torchvision.ops import FrozenBatchNorm2d
 from hrnet.backbone import HRNetBackbone
 from hrnet.checkpoints import LoadReport, load_state_dict, read_state_dict
 from hrnet.heads import FeaturePyramidHead
-from hrnet.models import _init_weights
+from hrnet.models import init_weights
 from hrnet.spec import HRNetSpec, get_spec
 
 DETECTORS = ("faster_rcnn", "mask_rcnn")
@@ -54,7 +54,7 @@ class HRNetV2p(nn.Module):
         self.body = HRNetBackbone(spec)
         self.fpn = FeaturePyramidHead(in_channels=self.body.channels, out_channels=out_channels, num_levels=5)
         self.out_channels = out_channels
-        _init_weights(self.body)
+        init_weights(self.body)
         # The official neck initialises its convs with caffe2 Xavier (kaiming uniform, a=1).
         for module in self.fpn.modules():
             if isinstance(module, nn.Conv2d):
