@@ -62,3 +62,33 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """BatchNorm statistics and affine parameters away from 0/1, so that eval-mode BatchNorm matters
+    (as the official fixtures are made)."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            with torch.no_grad():
+                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+    return model
+
+
+def random_bn(prefix: str, channels: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The five tensors of a BatchNorm2d under `prefix` (e.g. "decode_head.convs.0.bn."), non-trivial."""
+    return {prefix + "weight": torch.rand(channels, generator=generator) + 0.5,
+            prefix + "bias": torch.randn(channels, generator=generator) * 0.1,
+            prefix + "running_mean": torch.randn(channels, generator=generator) * 0.1,
+            prefix + "running_var": torch.rand(channels, generator=generator) + 0.5,
+            prefix + "num_batches_tracked": torch.tensor(7)}
+
+
+def bn_eval(x: torch.Tensor, state: dict, prefix: str) -> torch.Tensor:
+    """Eval-mode BatchNorm from raw tensors (an independent computation for parity tests)."""
+    return torch.nn.functional.batch_norm(x, state[prefix + "running_mean"], state[prefix + "running_var"],
+                                          state[prefix + "weight"], state[prefix + "bias"], training=False, eps=1e-5)

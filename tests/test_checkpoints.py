@@ -76,7 +76,7 @@ def test_a_different_class_count_reinitialises_only_the_classifier(tiny, tmp_pat
     path = _official_file(source, tmp_path / "imagenet.pth")
     model = hrnet.create_model(tiny, num_classes=10, checkpoint=path)
     assert model.load_report.reinitialized == ["head.classifier.weight", "head.classifier.bias"]
-    assert "1000 classes, the model 10" in model.load_report.notes[0]
+    assert "has 1000 outputs (classes or keypoints), the model's 10" in model.load_report.notes[0]
     assert torch.equal(model.head.final_layer[0].weight, source.head.final_layer[0].weight)
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+import hrnet
 from hrnet.cli import main
 
 
@@ -23,6 +24,6 @@ def test_bad_input_size_is_a_usage_error(capsys):
 
 def test_unknown_checkpoint_is_one_clear_line(tmp_path, capsys):
     assert main(["export", "hrnet_w18_small_v1", "--checkpoint", str(tmp_path / "none.pth"), "-o",
-                 str(tmp_path / "m.onnx")]) == 2
+                 str(tmp_path / "m.onnx")]) == hrnet.CheckpointError.exit_code
     err = capsys.readouterr().err
     assert "none.pth does not exist" in err and "Traceback" not in err

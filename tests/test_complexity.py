@@ -2,6 +2,9 @@
 
 import pytest
 
+import torch
+
+import hrnet
 from hrnet.complexity import describe
 
 PUBLISHED = [  # (arch, task, input, params in M, GMACs / 2^30): the HRNet papers and repositories
@@ -32,3 +35,14 @@ def test_macs_scale_with_the_input_area():
     small = describe("hrnet_w18_small_v1", input_size=(224, 224)).macs
     large = describe("hrnet_w18_small_v1", input_size=(448, 448)).macs
     assert 3.5 < large / small < 4.0  # the classifier's linear layer does not grow
+
+
+@pytest.mark.parametrize("name", sorted(hrnet.VARIANTS))
+def test_the_list_table_holds_every_variants_parameter_count(name):
+    """`hrnet list` prints spec.LIST_PARAMETERS (it imports no torch): each number is the model's."""
+    from hrnet.spec import LIST_PARAMETERS
+
+    task, params = LIST_PARAMETERS[name]
+    with torch.device("meta"):
+        model = hrnet.create_model(name, task=task)
+    assert sum(p.numel() for p in model.parameters()) == params

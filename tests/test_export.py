@@ -23,10 +23,17 @@ def _model(name):
     return hrnet.create_model(tiny_spec(), num_classes=7, **CASES[name])
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_onnx_matches_pytorch_at_two_input_sizes(name, tmp_path):
+# torch.export (the default exporter) takes ~30 s per tiny model here: the default run checks it on one
+# task and the fast TorchScript tracer on every task; the rest of the dynamo grid is `slow`.
+EXPORTER_CASES = [(name, "torchscript") for name in sorted(CASES)] + [
+    pytest.param(name, "dynamo", marks=[] if index == 0 else [pytest.mark.slow])
+    for index, name in enumerate(sorted(CASES))]
+
+
+@pytest.mark.parametrize(("name", "exporter"), EXPORTER_CASES)
+def test_onnx_matches_pytorch_at_two_input_sizes(name, exporter, tmp_path):
     model = _model(name)
-    report = hrnet.export_onnx(model, tmp_path / "model.onnx", input_size=(64, 96))
+    report = hrnet.export_onnx(model, tmp_path / "model.onnx", input_size=(64, 96), exporter=exporter)
     assert [shape for shape, _, _ in report.checks] == [(2, 3, 64, 96), (1, 3, 81, 127)]
     assert all(error < 1e-4 for _, error, _ in report.checks)
     assert model.training  # the caller's mode is restored

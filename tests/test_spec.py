@@ -11,7 +11,8 @@ from helpers import official
 def test_registry_has_the_published_variants():
     assert hrnet.list_models() == sorted([
         "hrnet_w18_small_v1", "hrnet_w18_small_v2", "hrnet_w18", "hrnet_w30", "hrnet_w32",
-        "hrnet_w40", "hrnet_w44", "hrnet_w48", "hrnet_w64"])
+        "hrnet_w40", "hrnet_w44", "hrnet_w48", "hrnet_w64",
+        "lite_hrnet_18", "lite_hrnet_30", "naive_lite_hrnet_18", "wider_naive_lite_hrnet_18"])
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -20,7 +21,8 @@ def test_each_stage_adds_a_branch_at_twice_the_width(name):
     last = spec.stages[-1].channels
     assert [c // last[0] for c in last] == [1, 2, 4, 8]
     assert spec.strides == (4, 8, 16, 32)
-    assert spec.channels == last
+    # Lite-HRNet's iterative neck projects each branch to the width of the one above it.
+    assert spec.channels == (last if spec.neck is None else (last[0], *last[:-1]))
 
 
 def test_small_v1_uses_widths_16_to_128():

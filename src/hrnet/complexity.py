@@ -14,7 +14,7 @@ from torch import nn
 
 # The input size each official task reports its complexity at (height, width).
 OFFICIAL_INPUT = {"classification": (224, 224), "pose": (256, 192), "segmentation": (1024, 2048),
-                  "backbone": (224, 224)}
+                  "bottom_up_pose": (512, 512), "detection": (800, 1333), "backbone": (224, 224)}
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -30,6 +30,10 @@ def count_macs(model: nn.Module, input_size: tuple[int, int], *, batch: int = 1)
         kernel_macs = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
         total += output.numel() * kernel_macs
 
+    def transposed_hook(module: nn.ConvTranspose2d, inputs, _output: torch.Tensor) -> None:
+        nonlocal total  # every input element meets out_channels / groups x kernel weights
+        total += inputs[0].numel() * module.out_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+
     def linear_hook(module: nn.Linear, _inputs, output: torch.Tensor) -> None:
         nonlocal total
         total += output.numel() * module.in_features
@@ -38,6 +42,8 @@ def count_macs(model: nn.Module, input_size: tuple[int, int], *, batch: int = 1)
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             handles.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.ConvTranspose2d):
+            handles.append(module.register_forward_hook(transposed_hook))
         elif isinstance(module, nn.Linear):
             handles.append(module.register_forward_hook(linear_hook))
     was_training = model.training

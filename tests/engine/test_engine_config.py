@@ -102,7 +102,7 @@ def test_cli_reports_unknown_key_in_one_line(tmp_path, capsys):
     recipe = tiny_recipe_dict()
     recipe["train"]["epochz"] = 3
     path = write_recipe(tmp_path / "bad.yaml", recipe)
-    assert main(["train", "--config", str(path), "--out-dir", str(tmp_path / "run")]) == 2
+    assert main(["train", "--config", str(path), "--out-dir", str(tmp_path / "run")]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip()
     assert "bad.yaml" in err and "train.epochz" in err and len(err.splitlines()) == 1
 
@@ -118,3 +118,44 @@ def test_shipped_classification_recipes_mirror_official_settings(name):
     assert (t.batch_size, t.epochs) == (128, 100)
     assert (config.data.image_size, config.data.resize_size) == (224, 256)
     assert config.data.scale == (0.08, 1.0) and config.data.hflip
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 1e-3), ("1E-4", 1e-4), ("5e+1", 50.0), ("-2.5e-1", -0.25),
+                                         (".5", 0.5), ("1_000.5", 1000.5), (" 3e2 ", 300.0)])
+def test_float_fields_take_every_python_float_spelling(tmp_path, text, value):
+    """YAML 1.1 reads 1e-3 (no dot) as a string; a float field takes what float() takes."""
+    recipe = tiny_recipe_dict()
+    recipe["schedule"]["gamma"] = text  # a string in the YAML file, as `gamma: 1e-3` is read
+    path = write_recipe(tmp_path / "r.yaml", recipe)
+    assert load_config(path).schedule.gamma == value
+    assert load_config(path, [f"schedule.min_lr={text}"]).schedule.min_lr == value
+    assert load_config(path, [f"train.clip_grad_norm={text}"]).train.clip_grad_norm == value  # float | None
+
+
+def test_lr_written_without_a_dot_is_a_float(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe_dict()).replace("lr: 0.01", "lr: 1e-4"))
+    assert "lr: 1e-4" in path.read_text() and yaml.safe_load(path.read_text())["optimizer"]["lr"] == "1e-4"
+    assert load_config(path).optimizer.lr == 1e-4
+    assert load_config(path, ["optimizer.lr=1e-3"]).optimizer.lr == 1e-3
+    with pytest.raises(ConfigError, match=r"optimizer\.lr must be float, got '1e-3x'"):
+        load_config(path, ["optimizer.lr=1e-3x"])
+    with pytest.raises(ConfigError, match="optimizer.lr must be a positive number"):
+        load_config(path, ["optimizer.lr=nan"])
+    with pytest.raises(ConfigError, match=r"train\.epochs must be int, got '1e3'"):
+        load_config(path, ["train.epochs=1e3"])  # int fields stay strict
+
+
+def test_ema_and_budget_keys(tmp_path):
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe_dict())
+    config = load_config(path, ["train.ema.decay=0.999", "train.time_budget_minutes=90", "train.budget_clock=process"])
+    assert config.train.ema.decay == 0.999 and config.train.ema.warmup and config.train.ema.buffers == "average"
+    assert config.train.time_budget_minutes == 90.0 and config.train.budget_clock == "process"
+    assert config_from_dict(config_to_dict(config), "saved").train.ema == config.train.ema
+    assert load_config(path).train.ema is None
+    with pytest.raises(ConfigError, match=r"train\.ema\.decay must be in \[0, 1\)"):
+        load_config(path, ["train.ema.decay=1.5"])
+    with pytest.raises(ConfigError, match=r"unknown key train\.ema\.decya"):
+        load_config(path, ["train.ema.decya=0.9"])
+    with pytest.raises(ConfigError, match="time_budget_minutes must be positive"):
+        load_config(path, ["train.time_budget_minutes=0"])

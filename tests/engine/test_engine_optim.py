@@ -102,3 +102,20 @@ def test_linear_warmup(name):
     assert lrs[2] == pytest.approx((0.1 * 0.5 + 0.5) * plain[2])
     assert lrs[4:] == pytest.approx(plain[4:])
     assert all(a < b for a, b in zip(lrs[:4], lrs[1:5])) or name != "multistep"
+
+
+def test_warmup_in_iterations_as_mmdetection_linear_warmup():
+    """HRNet-Object-Detection (mmdetection v1) `warmup='linear', warmup_iters=500, warmup_ratio=1/3`:
+    lr_t = lr * (1 - (1 - ratio) * (1 - t / 500)) for t < 500. Here over 5 iterations of a 3-iteration epoch."""
+    ratio = 1 / 3
+    lrs = _lrs(ScheduleConfig(name="multistep", milestones=[10], warmup_iters=5, warmup_factor=ratio),
+               iters_per_epoch=3, epochs=3)
+    assert lrs[:5] == pytest.approx([1 - (1 - ratio) * (1 - t / 5) for t in range(5)])
+    assert lrs[5:] == pytest.approx([1.0] * 4)
+
+
+def test_warmup_in_epochs_and_iterations_together_is_refused():
+    from hrnet.engine.config import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError, match="warmup_epochs and schedule.warmup_iters"):
+        config_from_dict({"task": "classification", "schedule": {"warmup_epochs": 1, "warmup_iters": 100}})

@@ -1,5 +1,6 @@
-"""The training loop on CPU: DDP equals one process, SIGKILL + --resume equals an uninterrupted run,
-the NaN guard, AMP / accumulation / clipping / activation checkpointing, no process group alone."""
+"""The training loop on CPU: DDP equals one process (weight average included), SIGKILL + --resume
+equals an uninterrupted run (with the weight average on), the NaN guard, AMP / accumulation /
+clipping / activation checkpointing, no process group alone."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 from hrnet.engine import TrainingDiverged, fit, load_config, load_run_checkpoint
+from hrnet.errors import ConfigError
 from hrnet.engine.testing import make_synthetic_folder, tiny_classification_recipe, write_recipe
 from hrnet.tasks.classification import ClassificationTask
 
@@ -46,7 +48,8 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     train = make_synthetic_folder(tmp_path / "train", per_class=16, seed=0)
     recipe = tiny_classification_recipe(
         train, train, data={"image_size": 64, "resize_size": 72},
-        optimizer={"lr": 0.001}, train={"batch_size": 16, "max_steps": 3, "epochs": 5},
+        optimizer={"lr": 0.001}, train={"batch_size": 16, "max_steps": 3, "epochs": 5,
+                                        "ema": {"decay": 0.5, "warmup": False}},
         eval={"every": 0})
     path = write_recipe(tmp_path / "r.yaml", recipe)
     one = _run([sys.executable, "-m", "hrnet", "train", "-c", str(path), "-o", str(tmp_path / "one")])
@@ -54,9 +57,15 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     two = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                 "-m", "hrnet", "train", "-c", str(path), "-o", str(tmp_path / "two")])
     assert two.returncode == 0, two.stderr[-3000:]
-    a, b = _weights(tmp_path / "one" / "last.pth"), _weights(tmp_path / "two" / "last.pth")
-    assert a.keys() == b.keys()
+    states = load_run_checkpoint(tmp_path / "one" / "last.pth"), load_run_checkpoint(tmp_path / "two" / "last.pth")
+    # The weight average (of the unwrapped model) agrees as closely as the trained weights do.
+    a, b = states[0]["model"], states[1]["model"]
+    assert a.keys() == b.keys() and states[1]["ema"]["updates"] == 3
     assert not any("module." in k for k in b)
+    for key in a:
+        tolerance = 2e-2 if "running" in key else 2e-3
+        torch.testing.assert_close(a[key].float(), b[key].float(), rtol=1e-2, atol=tolerance, msg=f"average {key}")
+    a, b = states[0]["ema"]["trained_model"], states[1]["ema"]["trained_model"]
     # Float tolerance: the two runs sum in different orders, and at this size a rounding difference
     # can flip a ReLU at zero, which moves a few gradients by percents (two single-process runs
     # with different thread counts differ as much). Weights move by much more than the tolerance.
@@ -88,8 +97,9 @@ KILLER = textwrap.dedent("""
 
 
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path, stripes):
+    # With the weight average on: both the averaged and the trained weights must continue exactly.
     recipe = tiny_classification_recipe(*stripes, train={"deterministic": True, "checkpoint_every": 2,
-                                                         "epochs": 2, "plot": True})
+                                                         "epochs": 2, "plot": True, "ema": {"decay": 0.7}})
     path = write_recipe(tmp_path / "r.yaml", recipe)
     full = _run([sys.executable, "-m", "hrnet", "train", "-c", str(path), "-o", str(tmp_path / "full")])
     assert full.returncode == 0, full.stderr
@@ -108,16 +118,20 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path, stripes):
                   "--resume"])
     assert again.returncode == 0, again.stderr
     assert "resumed" in again.stderr
-    a, b = _weights(tmp_path / "full" / "last.pth"), _weights(tmp_path / "run" / "last.pth")
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    full, run = load_run_checkpoint(tmp_path / "full" / "last.pth"), load_run_checkpoint(tmp_path / "run" / "last.pth")
+    for a, b in ((full["model"], run["model"]), (full["ema"]["trained_model"], run["ema"]["trained_model"])):
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+    assert full["ema"]["updates"] == run["ema"]["updates"] == 6
+    key = "head.classifier.weight"
+    assert not torch.equal(full["model"][key], full["ema"]["trained_model"][key])  # the average is not the model
     assert _log(tmp_path / "full" / "log.jsonl") == _log(tmp_path / "run" / "log.jsonl")
     assert torch.equal(_weights(tmp_path / "full" / "best.pth")["head.classifier.weight"],
                        _weights(tmp_path / "run" / "best.pth")["head.classifier.weight"])
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
     # Starting over into a run directory that holds a run is refused.
     refused = _run([sys.executable, "-m", "hrnet", "train", "-c", str(path), "-o", str(tmp_path / "run")])
-    assert refused.returncode == 2 and "--resume" in refused.stderr
+    assert refused.returncode == ConfigError.exit_code and "--resume" in refused.stderr
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, stripes, monkeypatch):

@@ -78,17 +78,17 @@ def test_corrupt_image_names_the_file(tmp_path, stripes, capsys):
     bad = train / "stripes_h" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     path = write_recipe(tmp_path / "r.yaml", tiny_classification_recipe(train, stripes[1], train={"batch_size": 13}))
-    assert main(["train", "-c", str(path), "-o", str(tmp_path / "run")]) == 2
+    assert main(["train", "-c", str(path), "-o", str(tmp_path / "run")]) == DataError.exit_code
     err = capsys.readouterr().err
     assert "broken.png cannot be decoded" in err
 
 
 def test_missing_folder_names_it(tmp_path, stripes, capsys):
     path = write_recipe(tmp_path / "r.yaml", tiny_classification_recipe(tmp_path / "nowhere", stripes[1]))
-    assert main(["train", "-c", str(path), "-o", str(tmp_path / "run")]) == 2
+    assert main(["train", "-c", str(path), "-o", str(tmp_path / "run")]) == DataError.exit_code
     assert f"data folder {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
     path = write_recipe(tmp_path / "r.yaml", tiny_classification_recipe(stripes[0], tmp_path / "noval"))
-    assert main(["train", "-c", str(path), "-o", str(tmp_path / "run")]) == 2
+    assert main(["train", "-c", str(path), "-o", str(tmp_path / "run")]) == DataError.exit_code
     assert f"data folder {tmp_path / 'noval'} does not exist" in capsys.readouterr().err
 
 

@@ -5,7 +5,7 @@ Command line (`hrnet.engine.commands`)::
     hrnet train --config recipes/classification/hrnet_w18.yaml [--set train.epochs=2 ...] [--out-dir DIR] [--resume]
     torchrun --nproc_per_node=4 -m hrnet train --config ...        # DDP: gloo on CPU, nccl on GPU
     hrnet eval --checkpoint DIR/best.pth [--set data.val=...]        # the recipe comes from the checkpoint
-    hrnet predict --checkpoint DIR/best.pth IMAGES_OR_FOLDERS... [--out-dir OUT]
+    hrnet predict IMAGES_OR_FOLDERS_OR_VIDEOS... --checkpoint DIR/best.pth [--out-dir OUT]
 
 Plugging in a task (see `engine/task.py` for the exact protocol):
 
@@ -36,8 +36,14 @@ Plugging in a task (see `engine/task.py` for the exact protocol):
    batch)` (called under no_grad, model in eval mode, already unwrapped from DDP), `synchronize()`
    (sum your counters with `hrnet.engine.distributed.all_reduce_sum`, or gather with
    `all_gather_objects`; every rank sees a disjoint shard of the val set, no padding) and
-   `compute() -> dict[str, float]`. `main_metric` picks the `best` checkpoint.
-9. `predict(model, inputs, out_dir, **options)`: for `hrnet predict`.
+   `compute() -> dict[str, float]`. `main_metric` picks the `best` checkpoint. Optional `how`:
+   a dict of plain values saying how the numbers were obtained (test-time flip, scales, boxes),
+   logged with them as "val_how". The engine calls `make_evaluator` once before the first step
+   too: read and check there what evaluation will read (e.g. a COCO json's `area` fields), so a
+   bad val file fails before training, not after the first epoch.
+9. `inference_settings()` and `inference(model, device=..., **options)`: the typed settings shared
+   by the evaluator and by prediction, and the `TaskInference` that `hrnet.Predictor` (and so
+   `hrnet predict`) drives.
 
 Optional task attributes: `head_prefixes` (tuple of parameter-name prefixes that get
 `optimizer.head_lr_mult`; default ("head.",)), `find_unused_parameters` (bool, for DDP).
@@ -46,19 +52,39 @@ From Python::
 
     from hrnet.engine import load_config, fit
     config = load_config("recipes/classification/hrnet_w18.yaml", ["train.epochs=1"])
-    summary = fit(config, "runs/w18")          # {"epoch", "step", "best", "metrics"}
+    summary = fit(config, "runs/w18")          # {"epoch", "step", "best", "metrics", ...}
+
+Ctrl-C raises `TrainingInterrupted` (a KeyboardInterrupt) after writing `last.pth` at the step it
+stopped; `hrnet train` prints one line with the resume command and exits with 130.
 
 `train.batch_size` is the global batch of an optimizer step (split over processes and
 accumulation steps), so the same recipe gives the same optimisation on 1 or N processes.
 """
 
-from .config import (ConfigError, EvalConfig, ModelConfig, OptimizerConfig, RunConfig, ScheduleConfig, TrainConfig,
-                     config_from_dict, config_to_dict, dump_config, load_config)
-from .trainer import (TrainingDiverged, build_loader, evaluate, fit, load_run_checkpoint, plot_curves, prepare,
-                      prepare_model, train_one_epoch)
+# Submodules are imported on first use: the command line builds its parser from `engine.config`
+# and `engine.commands` without importing torch (`hrnet list`, `hrnet --help` stay fast).
+_LAZY = {
+    **dict.fromkeys(("ConfigError", "EvalConfig", "ModelConfig", "OptimizerConfig", "RunConfig", "ScheduleConfig",
+                     "TrainConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config"), "config"),
+    **dict.fromkeys(("CHECKPOINT_FORMAT", "config_from_checkpoint", "load_for_inference", "load_run_checkpoint"), "runs"),
+    "TrainingInterrupted": "interrupt",
+    **dict.fromkeys(("TrainingDiverged", "build_loader", "evaluate", "fit", "plot_curves", "prepare", "prepare_model",
+                     "train_one_epoch"), "trainer"),
+}
 
-__all__ = [
-    "ConfigError", "EvalConfig", "ModelConfig", "OptimizerConfig", "RunConfig", "ScheduleConfig", "TrainConfig",
-    "TrainingDiverged", "build_loader", "config_from_dict", "config_to_dict", "dump_config", "evaluate", "fit",
-    "load_config", "load_run_checkpoint", "plot_curves", "prepare", "prepare_model", "train_one_epoch",
-]
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = sorted(_LAZY)

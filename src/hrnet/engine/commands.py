@@ -1,4 +1,4 @@
-"""`hrnet train`, `hrnet eval` and `hrnet predict`."""
+"""`hrnet train` and `hrnet eval` (`hrnet predict` is in `hrnet.inference.commands`)."""
 
 from __future__ import annotations
 
@@ -13,85 +13,72 @@ log = logging.getLogger("hrnet")
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    return [item for group in (args.set or []) for item in group]
+    return list(args.set or [])
 
 
-def _add_set(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", action="append", nargs="+", metavar="KEY=VALUE",
-                        help="override recipe values, e.g. --set optimizer.lr=0.01 train.epochs=2 (repeatable)")
+def add_set(parser: argparse.ArgumentParser) -> None:
+    """`--set KEY=VALUE`, one override per flag (repeat it), so it never swallows an input path."""
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", type=_key_value,
+                        help="override a recipe value, e.g. --set optimizer.lr=0.01 (repeat for more)")
+
+
+def _key_value(text: str) -> str:
+    if "=" not in text or not text.split("=", 1)[0].strip():
+        raise argparse.ArgumentTypeError(f"--set needs KEY=VALUE (e.g. --set train.epochs=2), got {text!r}")
+    return text
+
+
+_add_set = add_set
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import sys
+
     from .config import load_config
-    from .trainer import config_from_checkpoint, fit, load_run_checkpoint
+    from .interrupt import TrainingInterrupted
+    from .runs import config_from_checkpoint, load_run_checkpoint
+    from .trainer import check_run_dir, fit, summary_line
 
     overrides = _overrides(args)
     if args.config is None:
         if not (args.resume and args.out_dir):
             raise ValueError("--config RECIPE is required (or --resume --out-dir DIR of an existing run)")
-        last = Path(args.out_dir) / "last.pth"
+        last = check_run_dir(Path(args.out_dir), resume=True)  # one clear line when there is no last.pth
         config = config_from_checkpoint(load_run_checkpoint(last), overrides, str(last))
     else:
         config = load_config(args.config, overrides)
     out_dir = args.out_dir or os.path.join("runs", Path(args.config).stem)
-    summary = fit(config, out_dir, resume=args.resume)
+    try:
+        summary = fit(config, out_dir, resume=args.resume)
+    except TrainingInterrupted as error:  # Ctrl-C: one line saying what is saved and how to resume
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"hrnet train: {error}", file=sys.stderr, flush=True)
+        return error.exit_code
     if int(os.environ.get("RANK", "0")) == 0:
-        best = summary["best"]
-        best_text = f"; best {best['metric']} {best['value']:.4f} at epoch {best['epoch']}" if best else ""
-        print(f"trained {summary['step']} steps ({summary['epoch']} complete epochs){best_text}; run in {out_dir}")
+        print(summary_line(summary, out_dir))
     return 0
-
-
-def load_for_inference(checkpoint: str, config_path: str | None, overrides: list[str], device: Any):
-    """(config, task, model on device in eval mode) from a run checkpoint, or from official/timm
-    weights plus a recipe."""
-    from ..checkpoints import CheckpointError
-    from ..tasks import get_task
-    from .config import load_config
-    from .trainer import CHECKPOINT_FORMAT, config_from_checkpoint, load_run_checkpoint
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    state = None
-    if path.suffix != ".safetensors":
-        try:
-            state = load_run_checkpoint(path)
-        except CheckpointError:
-            raise
-        except ValueError:
-            pass  # official or timm weights
-    if state is not None:
-        config = load_config(config_path, overrides) if config_path else config_from_checkpoint(state, overrides, str(path))
-        config.model.pretrained = None
-        task = get_task(config.task)(config)
-        model = task.build_model()
-        model.load_state_dict(state["model"])
-    else:
-        if not config_path:
-            raise ValueError(f"{path} holds weights only (not an hrnet training checkpoint of format "
-                             f"{CHECKPOINT_FORMAT}): pass --config RECIPE to say which task and model they are for")
-        config = load_config(config_path, overrides)
-        config.model.pretrained = str(path)
-        task = get_task(config.task)(config)
-        model = task.build_model()
-    model.to(device).eval()
-    return config, task, model
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import distributed as dist_utils
+    from .runs import load_for_inference
     from .trainer import build_loader, evaluate, progress_enabled
 
-    device = dist_utils.resolve_device(args.device)
+    on_runtime = args.runtime != "torch" or args.precision != "fp32"
+    # onnxruntime and OpenVINO run on the CPU: inputs go there.
+    device = dist_utils.resolve_device(args.device if args.runtime == "torch" else "cpu")
     created = dist_utils.setup(device)
     try:
         config, task, model = load_for_inference(args.checkpoint, args.config, _overrides(args), device)
         if args.split != "val":
             raise ValueError("only --split val is supported")
+        if on_runtime:
+            from ..runtime.commands import runtime_for_eval
+
+            model = runtime_for_eval(model, config, args)
         loader, _ = build_loader(task, config, args.split, device)
-        metrics = evaluate(model, task, loader, device, amp=config.train.amp if config.eval.amp else "none",
-                           show_progress=progress_enabled(config))
+        amp = config.train.amp if config.eval.amp and not on_runtime else "none"
+        metrics = evaluate(model, task, loader, device, amp=amp, show_progress=progress_enabled(config))
     finally:
         dist_utils.teardown(created)
     if dist_utils.rank() == 0 and int(os.environ.get("RANK", "0")) == 0:
@@ -100,36 +87,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         else:
             for key, value in metrics.items():
                 print(f"{key}: {value:.4f}")
-    return 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..data.io import expand_inputs
-    from . import distributed as dist_utils
-
-    device = dist_utils.resolve_device(args.device)
-    inputs = expand_inputs(args.inputs)
-    if not inputs:
-        raise ValueError(f"no images found in {' '.join(args.inputs)}")
-    checkpoint = args.pose or args.checkpoint
-    if checkpoint is None:
-        raise ValueError("predict needs --checkpoint CKPT (or --pose POSE_CKPT with --detector DET_CKPT)")
-    config, task, model = load_for_inference(checkpoint, args.config, _overrides(args), device)
-    out_dir = Path(args.out_dir)
-    options: dict[str, Any] = {"top_k": args.top_k} if args.top_k is not None else {}
-    if args.detector:
-        if config.task != "pose":
-            raise ValueError(f"--detector gives person boxes to a pose model, but {checkpoint} is a {config.task} model")
-        from ..tasks.detection.task import load_person_detector
-
-        # The pose task applies its own box score threshold (data.predict.box_score_threshold).
-        options["detector"] = load_person_detector(args.detector, device=device, score_threshold=0.0)
-    predictions = task.predict(model, inputs, out_dir, **options)
-    formatter = getattr(task, "format_prediction", None)
-    for prediction in predictions:
-        text = formatter(prediction) if formatter else json.dumps(prediction.outputs)
-        print(f"{prediction.source}: {text}")
-    print(f"results in {out_dir}")
     return 0
 
 
@@ -153,21 +110,8 @@ def add_commands(subparsers: Any) -> None:
     evaluate.add_argument("--split", default="val", help="data split (val)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    from ..runtime.commands import add_runtime_arguments
+
+    add_runtime_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
-    predict = subparsers.add_parser("predict", help="run a checkpoint on images and folders",
-                                    description="Predict on image files and folders (searched recursively); "
-                                                "prints one line per image and writes pictures and results "
-                                                "into --out-dir.")
-    predict.add_argument("inputs", nargs="+", help="images, folders (or videos, where the task supports them)")
-    model_choice = predict.add_mutually_exclusive_group(required=True)
-    model_choice.add_argument("--checkpoint", help="best.pth / last.pth of a run, or official weights")
-    model_choice.add_argument("--pose", help="a pose checkpoint (same as --checkpoint), usually with --detector")
-    predict.add_argument("--detector", default=None,
-                         help="a detection run checkpoint whose person boxes feed the pose model (top-down)")
-    predict.add_argument("--config", "-c", default=None, help="recipe (default: the one saved in the checkpoint)")
-    _add_set(predict)
-    predict.add_argument("--out-dir", "-o", default="predictions", help="where pictures and results go")
-    predict.add_argument("--top-k", type=int, default=None, help="classification: how many classes to print (5)")
-    predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    predict.set_defaults(func=_cmd_predict)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -30,11 +31,9 @@ from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
+from ..errors import ConfigError  # re-exported: the engine's historical home of ConfigError
+
 SECTIONS = ("model", "data", "optimizer", "schedule", "train", "eval")
-
-
-class ConfigError(ValueError):
-    """A recipe that cannot be used; the message names the file and the key."""
 
 
 # ----------------------------------------------------------------------------- the sections
@@ -46,6 +45,8 @@ class ModelConfig:
     an inline spec (4 entries of {modules, block, blocks, channels}), e.g. a tiny model for tests.
     `num_classes` is classes (or keypoints for pose); None: the task decides. `pretrained` is a
     checkpoint (official, timm or hrnet) loaded before training: a differing head is re-initialised.
+    `weights` names published weights instead (`hrnet weights list`; ARCH.TAG or the TAG of `arch`),
+    downloaded once and loaded the same way; unset head / num_classes / align_corners follow them.
     `sync_bn` converts BatchNorm to SyncBatchNorm, and only when the world size is above 1."""
 
     arch: str = "hrnet_w18"
@@ -55,12 +56,13 @@ class ModelConfig:
     head: str | None = None
     align_corners: bool | None = None
     pretrained: str | None = None
+    weights: str | None = None
     grad_checkpointing: bool = False
     sync_bn: bool = True
 
     def spec(self):
         """The backbone spec: `arch`, with `stages` / `stem_channels` replaced when given."""
-        from ..spec import HRNetSpec, StageSpec, get_spec
+        from ..spec import StageSpec, get_spec
 
         spec = get_spec(self.arch)
         changes: dict[str, Any] = {}
@@ -84,6 +86,9 @@ class ModelConfig:
 
         kwargs: dict[str, Any] = {"num_classes": self.num_classes, "head": self.head,
                                   "align_corners": self.align_corners, "checkpoint": self.pretrained}
+        if self.weights is not None:  # a name (ARCH.TAG, or a TAG of arch), or a Weights entry from Python
+            qualified = not isinstance(self.weights, str) or "." in self.weights
+            kwargs["weights"] = self.weights if qualified else f"{self.arch}.{self.weights}"
         kwargs.update(overrides)
         return create_model(self.spec(), task=task, **kwargs)
 
@@ -109,7 +114,7 @@ class OptimizerConfig:
 class ScheduleConfig:
     """Learning-rate schedule, applied per iteration. `milestones` are epochs (multistep);
     poly: lr * (1 - t)^power; cosine: down to `min_lr`. A linear warmup over `warmup_epochs`
-    (may be fractional) starts at lr * `warmup_factor`."""
+    (may be fractional) or `warmup_iters` optimizer steps (not both) starts at lr * `warmup_factor`."""
 
     name: Literal["multistep", "poly", "cosine", "constant"] = "multistep"
     milestones: list[int] = field(default_factory=lambda: [30, 60, 90])
@@ -117,7 +122,23 @@ class ScheduleConfig:
     power: float = 0.9
     min_lr: float = 0.0
     warmup_epochs: float = 0.0
+    warmup_iters: int = 0
     warmup_factor: float = 0.001
+
+
+@dataclass
+class EmaConfig:
+    """An exponential moving average of the weights (timm's ModelEmaV3 rule): after optimizer
+    step n, ema = d_n * ema + (1 - d_n) * weights, with d_1 = 0 (a copy) and, from n = 2,
+    d_n = `decay`, or with `warmup` min(`decay`, 1 - n^-`warmup_power`) (timm's
+    1 - (1 + (n - 1) / gamma)^-power with gamma 1). Floating BatchNorm buffers (running mean and variance) are
+    averaged like the weights (`buffers: average`, timm's default) or copied from the trained model
+    (`copy`, timm's exclude_buffers); integer buffers are always copied."""
+
+    decay: float = 0.9998
+    warmup: bool = True
+    warmup_power: float = 0.75  # timm: 3/4 for runs up to ~100k steps (2/3 for a million)
+    buffers: Literal["average", "copy"] = "average"
 
 
 @dataclass
@@ -125,7 +146,19 @@ class TrainConfig:
     """`batch_size` is the global batch of one optimizer step: each of N processes loads
     batch_size / (N * accumulate) samples per micro-step. `max_steps` (> 0) stops early (tests).
     `amp`: "bf16" (CPU or CUDA) or "fp16" (CUDA, with a GradScaler). `checkpoint_every` > 0 also
-    writes `last` every that many steps inside an epoch (resume continues mid-epoch)."""
+    writes `last` every that many steps inside an epoch (resume continues mid-epoch).
+
+    `ema` (null: off): evaluate and save an exponential moving average of the weights (see
+    EmaConfig); `best.pth` and `last.pth` then hold the average as `model` (what eval and predict
+    load) and the trained weights for resuming. `time_budget_minutes` (null: off): train for as
+    many optimizer steps as fit that many minutes of training steps (evaluations and checkpoints
+    not counted), measured on `budget_probe_steps` steps before the first one; the schedule runs
+    over those steps and `epochs` is ignored. The plan is saved in the checkpoint: a resumed run
+    keeps it. `budget_clock`: "wall" (elapsed seconds) or "process" (CPU seconds of this process,
+    all its threads: on a machine shared with other jobs, the time the run itself used; data
+    loading counts only with `workers: 0`). `progress_every_seconds` (0: never): without progress
+    bars (stderr not a terminal, or `progress: false`), print a progress line (steps, rate, eta)
+    at that interval."""
 
     epochs: int = 100
     batch_size: int = 128
@@ -140,7 +173,12 @@ class TrainConfig:
     log_every: int = 20
     checkpoint_every: int = 0
     progress: bool | None = None  # None: bars only when stderr is a terminal
+    progress_every_seconds: float = 60.0
     plot: bool = True
+    ema: EmaConfig | None = None
+    time_budget_minutes: float | None = None
+    budget_probe_steps: int = 3
+    budget_clock: Literal["wall", "process"] = "wall"
 
 
 @dataclass
@@ -247,6 +285,12 @@ def _convert_inner(value: Any, tp: Any, key: str, where: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 reads 1e-3 (no dot) as a string; accept every spelling Python's float() accepts.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise _Mismatch
     if tp is str:
         if isinstance(value, str):
@@ -390,8 +434,22 @@ def _check(config: RunConfig, where: str) -> None:
                             ("eval.batch_size", config.eval.batch_size, 0)):
         if value < low:
             raise ConfigError(f"{where}: {key} must be >= {low}, got {value}")
-    if config.optimizer.lr <= 0:
-        raise ConfigError(f"{where}: optimizer.lr must be positive, got {config.optimizer.lr}")
+    if config.schedule.warmup_epochs and config.schedule.warmup_iters:
+        raise ConfigError(f"{where}: schedule.warmup_epochs and schedule.warmup_iters both set; give the warmup "
+                          "in epochs or in iterations, not both")
+    if config.schedule.warmup_epochs < 0 or config.schedule.warmup_iters < 0:
+        raise ConfigError(f"{where}: schedule warmup must be >= 0")
+    if not config.optimizer.lr > 0 or not math.isfinite(config.optimizer.lr):
+        raise ConfigError(f"{where}: optimizer.lr must be a positive number, got {config.optimizer.lr}")
+    if t.ema is not None and not 0 <= t.ema.decay < 1:
+        raise ConfigError(f"{where}: train.ema.decay must be in [0, 1), got {t.ema.decay} (e.g. 0.9998)")
+    if t.ema is not None and t.ema.warmup_power <= 0:
+        raise ConfigError(f"{where}: train.ema.warmup_power must be positive, got {t.ema.warmup_power}")
+    if t.time_budget_minutes is not None and not t.time_budget_minutes > 0:
+        raise ConfigError(f"{where}: train.time_budget_minutes must be positive (or null for no budget), "
+                          f"got {t.time_budget_minutes}")
+    if t.budget_probe_steps < 1 or t.progress_every_seconds < 0:
+        raise ConfigError(f"{where}: train.budget_probe_steps must be >= 1 and train.progress_every_seconds >= 0")
     if t.device not in ("auto", "cpu", "cuda") and not t.device.startswith("cuda:"):
         raise ConfigError(f"{where}: train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}")
     from ..spec import VARIANTS

@@ -50,17 +50,18 @@ def build_optimizer(model: nn.Module, config: OptimizerConfig,
 
 
 class LRFactor:
-    """The multiplier of the base learning rate at iteration `it` (a picklable callable)."""
+    """The multiplier of the base learning rate at iteration `it` (a picklable callable). The
+    schedule runs over `total_iters` (a time budget's planned steps), else `epochs` epochs."""
 
-    def __init__(self, config: ScheduleConfig, iters_per_epoch: int, epochs: int):
+    def __init__(self, config: ScheduleConfig, iters_per_epoch: int, epochs: int, total_iters: int | None = None):
         self.name = config.name
         self.iters_per_epoch = max(1, iters_per_epoch)
-        self.total = max(1, iters_per_epoch * epochs)
+        self.total = max(1, total_iters if total_iters is not None else iters_per_epoch * epochs)
         self.milestones = sorted(int(m) * self.iters_per_epoch for m in config.milestones)
         self.gamma = config.gamma
         self.power = config.power
         self.min_factor = config.min_lr
-        self.warmup = int(round(config.warmup_epochs * self.iters_per_epoch))
+        self.warmup = config.warmup_iters or int(round(config.warmup_epochs * self.iters_per_epoch))
         self.warmup_factor = config.warmup_factor
 
     def __call__(self, it: int) -> float:
@@ -80,10 +81,11 @@ class LRFactor:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: ScheduleConfig, iters_per_epoch: int,
-                    epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Stepped once per optimizer step. `min_lr` of cosine is relative to each group's base lr
-    divided by the base lr (i.e. min_lr / optimizer.lr is the floor factor)."""
-    factor = LRFactor(config, iters_per_epoch, epochs)
+                    epochs: int, total_iters: int | None = None) -> torch.optim.lr_scheduler.LambdaLR:
+    """Stepped once per optimizer step, over `total_iters` steps when given (else epochs x
+    iters_per_epoch). `min_lr` of cosine is relative to each group's base lr divided by the base
+    lr (i.e. min_lr / optimizer.lr is the floor factor)."""
+    factor = LRFactor(config, iters_per_epoch, epochs, total_iters)
     base = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_mult", 1.0)
     factor.min_factor = config.min_lr / base if base > 0 else 0.0
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

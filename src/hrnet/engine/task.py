@@ -8,8 +8,8 @@ and prediction. Tasks register themselves in `hrnet.tasks.TASKS` (a dict from na
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -54,15 +54,47 @@ class Task(Protocol):
 
     def make_evaluator(self, device: torch.device) -> Evaluator: ...
 
-    def predict(self, model: nn.Module, inputs: list[Path], out_dir: Path, **options: Any) -> list["Prediction"]:
-        """`hrnet predict`: run on images, folders (already expanded) and videos; write pictures
-        (PNG per image, MP4 per video) and a results file into `out_dir`."""
+    def inference_settings(self) -> Any:
+        """The task's typed inference settings from the recipe (a frozen dataclass), shared by its
+        evaluator and by prediction, so `hrnet eval` and `hrnet predict` decode alike."""
+
+    def inference(self, model: nn.Module, *, device: torch.device, **options: Any) -> "TaskInference":
+        """The prediction side (`hrnet.Predictor` drives it): `inference_settings()` with `options`
+        replaced by name (see `replace_settings`; unknown names raise)."""
+
+
+class TaskInference(Protocol):
+    """A task's prediction: `prepare` runs per picture in DataLoader workers (CPU: resize, normalise),
+    `run` does the batched forward and returns one typed result (`hrnet.inference.results.Result`)
+    per picture. Pictures are RGB uint8 (H, W, 3), as displayed; results are in their pixels."""
+
+    task: str
+    how: dict[str, Any]  # the settings that produce the results (recorded in each result's `how`)
+
+    def prepare(self, image: Any) -> Any: ...
+
+    def run(self, pictures: list[Any], prepared: list[Any], names: list[str], **options: Any) -> list[Any]: ...
 
 
 @dataclass
 class Prediction:
-    """What `hrnet predict` returns for one input image (a task may add fields in `extra`)."""
+    """What `hrnet predict` reports for one input (an image or a video): the files it wrote."""
 
     source: str
     outputs: dict[str, Any]
     picture: str | None = None  # path of the picture written for a person to look at
+
+
+def replace_settings(settings: Any, options: dict[str, Any], task: str) -> Any:
+    """`settings` (a dataclass) with the fields named in `options` replaced; an unknown name is a
+    ConfigError listing the known ones, a bad value the dataclass's own error."""
+    from ..errors import ConfigError
+
+    known = [f.name for f in dataclasses.fields(settings)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {task} option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    try:
+        return dataclasses.replace(settings, **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{task} options: {error}") from None

@@ -109,3 +109,26 @@ def make_synthetic_folder(dest: str | os.PathLike, *, per_class: int = 8, size: 
             image = pattern[..., None] * colour + rng.normal(0, 20, (size, size, 3))
             cv2.imwrite(str(folder / f"{name}_{index}.png"), np.clip(image, 0, 255).astype(np.uint8))
     return dest
+
+
+def coco_padded_to_squares(coco_dir: str | os.PathLike, dest: str | os.PathLike,
+                           annotations: str = "test_coco.json") -> Path:
+    """The COCO sample's images padded to squares at the bottom and right (PNG, the same pixels) and
+    its annotations with the new sizes (`dest/square.json`, coordinates unchanged): a bottom-up
+    model's square training crop and its test resize then see the same picture."""
+    import json
+
+    from ..data.io import read_image, write_image
+
+    coco_dir, dest = Path(coco_dir), Path(dest)
+    data = json.loads((coco_dir / annotations).read_text())
+    for image in data["images"]:
+        rgb = read_image(coco_dir / image["file_name"])
+        side = max(rgb.shape[:2])
+        square = np.zeros((side, side, 3), np.uint8)
+        square[: rgb.shape[0], : rgb.shape[1]] = rgb
+        image["file_name"] = Path(image["file_name"]).stem + ".png"
+        image["width"] = image["height"] = side
+        write_image(dest / image["file_name"], square)
+    (dest / "square.json").write_text(json.dumps(data))
+    return dest / "square.json"

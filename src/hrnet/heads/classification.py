@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -46,6 +46,16 @@ class ClassificationHead(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.classifier = nn.Linear(feature_dim, num_classes)
+
+    @classmethod
+    def options_from_state(cls, state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """Sizes a checkpoint fixes (keys relative to the head): the class count."""
+        weight = state.get("classifier.weight")
+        return {} if weight is None else {"num_classes": weight.shape[0]}
+
+    def init_weights(self) -> None:
+        """The backbone's initialisation (kaiming convs, unit BatchNorm) covers the head; the linear
+        classifier keeps PyTorch's default, as the official `cls_hrnet.py`."""
 
     def forward_features(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Branch maps -> pooled (N, 2048) embedding."""

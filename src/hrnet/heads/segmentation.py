@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,27 +25,51 @@ def bn_relu(channels: int) -> nn.Sequential:
     return nn.Sequential(nn.BatchNorm2d(channels, momentum=BN_MOMENTUM), nn.ReLU(inplace=True))
 
 
-def conv_bn_relu_classifier(in_channels: int, num_classes: int, kernel: int) -> nn.Sequential:
-    """1x1 conv-BN-ReLU then the classifier conv (official `last_layer` and `aux_head`)."""
+def conv_bn_relu_classifier(in_channels: int, num_classes: int, kernel: int, *, bias: bool = True) -> nn.Sequential:
+    """1x1 conv-BN-ReLU then the classifier conv (official `last_layer` and `aux_head`; their first
+    conv has a bias, mmsegmentation's `ConvModule` has none: `bias=False`)."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, in_channels, kernel_size=1),
+        nn.Conv2d(in_channels, in_channels, kernel_size=1, bias=bias),
         nn.BatchNorm2d(in_channels, momentum=BN_MOMENTUM),
         nn.ReLU(inplace=True),
         nn.Conv2d(in_channels, num_classes, kernel_size=kernel, padding=kernel // 2),
     )
 
 
+def _init_classifier(conv: nn.Conv2d) -> None:
+    # Dense-prediction classifiers start near zero, as in the official segmentation code.
+    nn.init.normal_(conv.weight, std=0.001)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
 class SegmentationHead(nn.Module):
-    """HRNetV2: branches -> (N, num_classes, H/4, W/4) logits at the stride of branch 0."""
+    """HRNetV2: branches -> (N, num_classes, H/4, W/4) logits at the stride of branch 0.
+
+    `conv_bias=False` drops the bias of the 1x1 conv before the BatchNorm, as mmsegmentation's
+    FCN head (its only difference from the official head)."""
 
     class_keys = ("last_layer.3.",)
 
     def __init__(
-        self, *, in_channels: Sequence[int], num_classes: int, align_corners: bool, final_conv_kernel: int = 1
+        self, *, in_channels: Sequence[int], num_classes: int, align_corners: bool, final_conv_kernel: int = 1,
+        conv_bias: bool = True,
     ):
         super().__init__()
         self.align_corners = align_corners
-        self.last_layer = conv_bn_relu_classifier(sum(in_channels), num_classes, final_conv_kernel)
+        self.last_layer = conv_bn_relu_classifier(sum(in_channels), num_classes, final_conv_kernel, bias=conv_bias)
+
+    @classmethod
+    def options_from_state(cls, state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """Sizes a checkpoint fixes (keys relative to the head): classes, kernel, the conv bias."""
+        weight = state.get("last_layer.3.weight")
+        if weight is None:
+            return {}
+        return {"num_classes": weight.shape[0], "final_conv_kernel": weight.shape[-1],
+                "conv_bias": "last_layer.0.bias" in state}
+
+    def init_weights(self) -> None:
+        _init_classifier(self.last_layer[3])
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         return self.last_layer(concat_branches(features, self.align_corners))
@@ -127,6 +151,8 @@ class OCRHead(nn.Module):
     """HRNetV2 + OCR (Yuan et al., ECCV 2020): branches -> (aux, main) logits, each (N, K, H/4, W/4).
 
     The auxiliary head's soft regions drive the object-contextual attention of the main head.
+    `conv_bias=False` drops the biases of `conv3x3_ocr.0` and `aux_head.0` (each followed by a
+    BatchNorm), as mmsegmentation's OCRNet.
     """
 
     class_keys = ("cls_head.", "aux_head.3.")
@@ -141,13 +167,14 @@ class OCRHead(nn.Module):
         key_channels: int = 256,
         dropout: float = 0.05,
         scale: int = 1,
+        conv_bias: bool = True,
     ):
         super().__init__()
         total = sum(in_channels)
         self.align_corners = align_corners
         # Registration order follows the official model so state-dict key order matches.
         self.conv3x3_ocr = nn.Sequential(
-            nn.Conv2d(total, mid_channels, kernel_size=3, padding=1),
+            nn.Conv2d(total, mid_channels, kernel_size=3, padding=1, bias=conv_bias),
             nn.BatchNorm2d(mid_channels, momentum=BN_MOMENTUM),
             nn.ReLU(inplace=True),
         )
@@ -161,7 +188,25 @@ class OCRHead(nn.Module):
             align_corners=align_corners,
         )
         self.cls_head = nn.Conv2d(mid_channels, num_classes, kernel_size=1)
-        self.aux_head = conv_bn_relu_classifier(total, num_classes, 1)
+        self.aux_head = conv_bn_relu_classifier(total, num_classes, 1, bias=conv_bias)
+
+    @classmethod
+    def options_from_state(cls, state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """Sizes a checkpoint fixes (keys relative to the head): classes, OCR widths, conv biases."""
+        weight = state.get("cls_head.weight")
+        if weight is None:
+            return {}
+        options: dict[str, Any] = {"num_classes": weight.shape[0], "conv_bias": "conv3x3_ocr.0.bias" in state}
+        if "conv3x3_ocr.0.weight" in state:
+            options["mid_channels"] = state["conv3x3_ocr.0.weight"].shape[0]
+        key = state.get("ocr_distri_head.object_context_block.f_pixel.0.weight")
+        if key is not None:
+            options["key_channels"] = key.shape[0]
+        return options
+
+    def init_weights(self) -> None:
+        _init_classifier(self.cls_head)
+        _init_classifier(self.aux_head[3])
 
     def forward(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         feats = concat_branches(features, self.align_corners)

@@ -10,6 +10,7 @@ import importlib
 TASKS: dict[str, str] = {
     "classification": "hrnet.tasks.classification:ClassificationTask",
     "pose": "hrnet.tasks.pose.task:PoseTask",
+    "bottom_up_pose": "hrnet.tasks.bottom_up.task:BottomUpPoseTask",
     "segmentation": "hrnet.tasks.segmentation.task:SegmentationTask",
     "detection": "hrnet.tasks.detection.task:DetectionTask",
 }

@@ -14,7 +14,7 @@ data (sorted sub-folder names or sorted label names), and are saved with the run
 from __future__ import annotations
 
 import csv
-import json
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,18 +25,20 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
-from ..data.io import IMAGE_SUFFIXES, DataError, is_video, read_image, write_image
+from ..data.augment import Photometric, check_augmentation, cutout
+from ..data import IMAGENET_MEAN, IMAGENET_STD
+from ..data.io import IMAGE_SUFFIXES, DataError, read_image, read_json
 from ..engine.distributed import all_reduce_sum
-from ..engine.task import Prediction
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
 class DataConfig:
     """`image_size`: the training crop and the evaluation centre crop (224); `resize_size`: the
-    shorter side before the evaluation crop (256). `scale`/`ratio`: RandomResizedCrop ranges."""
+    shorter side before the evaluation crop (256). `scale`/`ratio`: RandomResizedCrop ranges.
+    Small-data augmentation (off by default, as officially; see `hrnet.data.augment`):
+    `color_jitter` [brightness, contrast, saturation, hue], `blur` (probability), `cutout` (hole
+    side / crop side). `test_flip`: evaluate on the image and its mirror (`classification_flip`)."""
 
     train: str = ""
     val: str = ""
@@ -50,8 +52,13 @@ class DataConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     label_smoothing: float = 0.0
+    color_jitter: tuple[float, float, float, float] | None = None
+    blur: float = 0.0
+    cutout: float = 0.0
+    test_flip: bool = False
 
     def __post_init__(self) -> None:
+        check_augmentation(color_jitter=self.color_jitter, blur=self.blur, cutout=self.cutout)
         if self.image_size < 1 or self.resize_size < self.image_size:
             raise ValueError(f"image_size ({self.image_size}) must be >= 1 and resize_size ({self.resize_size}) "
                              "at least as large")
@@ -90,10 +97,7 @@ def _read_list(path: Path) -> tuple[list[tuple[str, Any]], list[str] | None]:
                 rows.append((row["path"], label))
         return rows, None
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}: not valid JSON ({error})") from None
+        data = read_json(path, "data list")
         classes = None
         if isinstance(data, dict):
             classes, data = data.get("classes"), data.get("samples")
@@ -149,6 +153,10 @@ def read_samples(source: str, classes: list[str], root: str | None = None) -> li
             else:
                 label = index[label]
             samples.append((base / file, label))
+        missing = [file for file, _ in samples if not file.is_file()]
+        if missing:
+            raise DataError(f"{path}: {len(missing)} listed image(s) do not exist (e.g. {missing[0]}); check the "
+                            "paths and data.root (relative paths are relative to the list file's folder)")
     if not samples:
         raise DataError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return samples
@@ -159,16 +167,22 @@ def read_samples(source: str, classes: list[str], root: str | None = None) -> li
 
 def build_transform(data: DataConfig, train: bool):
     """Official transforms on uint8 CHW tensors: RandomResizedCrop + flip for training; resize the
-    shorter side to `resize_size` and centre-crop `image_size` for evaluation; then ImageNet mean/std."""
+    shorter side to `resize_size` and centre-crop `image_size` for evaluation; then ImageNet mean/std.
+    Training adds, when set, colour jitter and blur (before normalising) and cutout (after)."""
     from torchvision.transforms import v2
 
     if train:
         steps = [v2.RandomResizedCrop(data.image_size, scale=data.scale, ratio=data.ratio, antialias=True)]
         if data.hflip:
             steps.append(v2.RandomHorizontalFlip())
+        photometric = Photometric(color_jitter=data.color_jitter, blur=data.blur)
+        if photometric.active:
+            steps.append(photometric)
     else:
         steps = [v2.Resize(data.resize_size, antialias=True), v2.CenterCrop(data.image_size)]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(data.mean), list(data.std))]
+    if train and data.cutout > 0:
+        steps.append(functools.partial(cutout, size=data.cutout))
     return v2.Compose(steps)
 
 
@@ -194,22 +208,34 @@ class ImageClassificationDataset(Dataset):
 # ----------------------------------------------------------------------------- evaluation
 
 
+def classification_flip(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Test-time flip: the mean of the logits (N, K) of `images` (N, 3, H, W) and of their
+    horizontal mirror. Logits, not probabilities, are averaged: the result is still logits (a
+    drop-in for `model(images)`: softmax, top-k and the cross-entropy apply unchanged), and it is
+    the rule of the segmentation task's official flip test."""
+    return (model(images) + model(images.flip(-1))) * 0.5
+
+
 class TopKEvaluator:
-    """Top-1 / top-5 accuracy (percent) and mean cross-entropy over the val set."""
+    """Top-1 / top-5 accuracy (percent) and mean cross-entropy over the val set; `flip`: of the
+    flip-averaged logits (`classification_flip`). `how` says which."""
 
     main_metric = "top1"
     higher_is_better = True
 
-    def __init__(self, device: torch.device, num_classes: int):
+    def __init__(self, device: torch.device, num_classes: int, *, flip: bool = False):
         self.device = device
         self.k = min(5, num_classes)
+        self.flip = flip
         self.sums = torch.zeros(4, dtype=torch.float64, device=device)  # top1, top5, loss, count
+        self.how = {"flip": "logits of the image and its mirror averaged" if flip else "off",
+                    "crop": "centre crop"}
 
     def update(self, model: nn.Module, batch: Any) -> None:
         images, labels = batch
         images = images.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
-        logits = model(images).float()
+        logits = (classification_flip(model, images) if self.flip else model(images)).float()
         top = logits.topk(self.k, dim=1).indices
         hits = top.eq(labels[:, None])
         self.sums += torch.stack([hits[:, 0].sum(), hits.any(dim=1).sum(),
@@ -229,6 +255,10 @@ class TopKEvaluator:
 # ----------------------------------------------------------------------------- the task
 
 
+def _here(source: str) -> bool:
+    return bool(source) and Path(source).exists()
+
+
 class ClassificationTask:
     name: ClassVar[str] = "classification"
     DataConfig: ClassVar[type] = DataConfig
@@ -237,8 +267,14 @@ class ClassificationTask:
     def __init__(self, config: Any) -> None:
         self.config = config
         data: DataConfig = config.data
-        if data.classes is None and data.train:
+        # Class names come from the training data when it is here; predicting (or evaluating on a
+        # list with indices) needs no dataset: a 1000-class model is named with ImageNet's classes.
+        if data.classes is None and data.train and Path(data.train).exists():
             data.classes = discover_classes(data.train)
+        if data.classes is None and config.model.num_classes in (None, 1000) and not _here(data.train):
+            from ..weights.names import imagenet_names
+
+            data.classes = imagenet_names()
         if data.classes is not None:
             if config.model.num_classes is None:
                 config.model.num_classes = len(data.classes)
@@ -274,57 +310,27 @@ class ClassificationTask:
         return loss, {}
 
     def make_evaluator(self, device: torch.device) -> TopKEvaluator:
-        return TopKEvaluator(device, self.config.model.num_classes)
+        return TopKEvaluator(device, self.config.model.num_classes, flip=self.config.data.test_flip)
 
     # ---- prediction
 
-    def predict(self, model: nn.Module, inputs: list[Path], out_dir: Path, *, top_k: int = 5,
-                batch_size: int = 16, **options: Any) -> list[Prediction]:
-        """Top-k classes of each image; writes `<name>.png` (image with the classes drawn) and
-        `predictions.json` into `out_dir`."""
-        if options:
-            raise ValueError(f"classification predict has no option(s) {', '.join(options)}")
-        videos = [p for p in inputs if is_video(p)]
-        if videos:
-            raise DataError(f"{videos[0]}: classification predicts on images, not videos")
-        from ..engine.trainer import progress, progress_enabled
+    def inference_settings(self) -> Any:
+        from .classification_predict import ClassificationSettings
 
-        device = next(model.parameters()).device
-        transform = build_transform(self.config.data, train=False)
-        k = min(top_k, len(self.classes))
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        predictions: list[Prediction] = []
-        used: set[str] = set()
-        model.eval()
-        starts = range(0, len(inputs), batch_size)
-        for start in progress(starts, enabled=progress_enabled(None), total=len(starts), desc="predict", unit="batch"):
-            paths = inputs[start:start + batch_size]
-            images = [read_image(p) for p in paths]
-            batch = torch.stack([transform(to_tensor(image)) for image in images]).to(device)
-            with torch.no_grad():
-                probs = model(batch).float().softmax(dim=1).cpu()
-            scores, indices = probs.topk(k, dim=1)
-            for path, image, row_scores, row_indices in zip(paths, images, scores.tolist(), indices.tolist()):
-                top = [{"class": self.classes[i], "index": i, "score": round(s, 6)}
-                       for s, i in zip(row_scores, row_indices)]
-                name = path.stem
-                while name in used:
-                    name += "_"
-                used.add(name)
-                picture = out_dir / f"{name}.png"
-                write_image(picture, _draw_labels(image, top))
-                predictions.append(Prediction(source=str(path), outputs={"top_k": top}, picture=str(picture)))
-        (out_dir / "predictions.json").write_text(json.dumps(
-            [{"source": p.source, "picture": p.picture, **p.outputs} for p in predictions], indent=1))
-        return predictions
+        return ClassificationSettings(flip_test=self.config.data.test_flip)
 
-    @staticmethod
-    def format_prediction(prediction: Prediction) -> str:
-        return ", ".join(f"{t['class']} {t['score']:.3f}" for t in prediction.outputs["top_k"])
+    def inference(self, model: nn.Module, *, device: torch.device, how: dict[str, Any] | None = None,
+                  **options: Any) -> Any:
+        """What `hrnet.Predictor` runs: top-k (`top_k`, `flip_test` options) with the class names."""
+        from ..engine.task import replace_settings
+        from .classification_predict import ClassificationInference
+
+        settings = replace_settings(self.inference_settings(), options, "classification")
+        return ClassificationInference(model, data=self.config.data, classes=self.classes, device=device,
+                                       settings=settings, how=how)
 
 
-def _draw_labels(image: np.ndarray, top: list[dict[str, Any]], max_side: int = 512) -> np.ndarray:
+def draw_labels(image: np.ndarray, top: list[dict[str, Any]], max_side: int = 512) -> np.ndarray:
     """The image (at most `max_side` pixels a side) with the top classes written on it."""
     import cv2
 
@@ -332,7 +338,7 @@ def _draw_labels(image: np.ndarray, top: list[dict[str, Any]], max_side: int = 5
     if scale < 1.0:
         image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
                            interpolation=cv2.INTER_AREA)
-    image = np.ascontiguousarray(image)
+    image = np.array(image, copy=True)  # never draw on the caller's array
     line = 22
     cv2.rectangle(image, (0, 0), (image.shape[1], line * len(top) + 8), (0, 0, 0), thickness=-1)
     for row, item in enumerate(top):

@@ -78,7 +78,9 @@ def test_bad_json_names_the_field(tiny_coco, change, message):
 
 def test_missing_image_names_the_file(tiny_coco):
     (tiny_coco.parent / "img" / "1.png").unlink()
-    dataset = CocoDetection(annotations=tiny_coco)
+    with pytest.raises(DataError, match=r"1 image file\(s\) of 'images' do not exist .*1\.png"):
+        CocoDetection(annotations=tiny_coco)  # checked up front, before training starts
+    dataset = CocoDetection(annotations=tiny_coco, check_files=False)
     with pytest.raises(DataError, match="1.png"):
         dataset[1]
 

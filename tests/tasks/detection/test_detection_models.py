@@ -7,7 +7,7 @@ from torchvision.ops import FrozenBatchNorm2d
 
 import hrnet
 from hrnet.checkpoints import CheckpointError
-from hrnet.tasks.detection.models import build_detector
+from hrnet.detectors import build_detector
 
 
 def _targets(masks: bool = False) -> list[dict]:
@@ -74,7 +74,7 @@ def test_multiscale_training_draws_sizes_and_eval_uses_the_last(tiny_det):
     assert resized.image_sizes[0] == (128, 128) and resized.tensors.shape[-1] % 32 == 0
 
 
-def test_imagenet_checkpoint_loads_into_the_backbone_and_frozen_bn_keeps_it(tmp_path, tiny_det, small):
+def test_imagenet_checkpoint_loads_into_the_backbone_and_frozen_norm_keeps_it(tmp_path, tiny_det, small):
     classifier = hrnet.create_model(tiny_det, task="classification", num_classes=10)
     for module in classifier.modules():  # non-trivial statistics, to see them arrive
         if isinstance(module, nn.BatchNorm2d):
@@ -83,7 +83,8 @@ def test_imagenet_checkpoint_loads_into_the_backbone_and_frozen_bn_keeps_it(tmp_
     path = tmp_path / "imagenet.pth"
     torch.save(classifier.state_dict(), path)
     for frozen in (False, True):
-        model = build_detector(tiny_det, num_classes=3, checkpoint=path, frozen_bn=frozen, **small)
+        model = build_detector(tiny_det, num_classes=3, checkpoint=path, backbone_norm="frozen" if frozen else "train",
+                               **small)
         body = model.backbone.body
         assert torch.equal(body.conv1.weight, classifier.backbone.conv1.weight)
         assert torch.equal(body.stage4[0].branches[3][0].bn2.running_var,
@@ -95,6 +96,40 @@ def test_imagenet_checkpoint_loads_into_the_backbone_and_frozen_bn_keeps_it(tmp_
     body.train()(torch.rand(2, 3, 64, 64))
     assert torch.equal(body.bn1.running_mean, before)
     assert not any(n.endswith("num_batches_tracked") for n in body.state_dict())
+
+
+def test_norm_eval_keeps_statistics_and_trains_the_affine(tiny_det, small):
+    """Official HRNet-Object-Detection backbone with norm_eval=True: in training mode every BatchNorm of
+    the HRNet is put back in eval mode (running statistics used and unchanged), its weight and bias still
+    require and receive gradients; the neck and heads train normally."""
+    torch.manual_seed(0)
+    model = build_detector(tiny_det, num_classes=3, backbone_norm="norm_eval", **small).train()
+    body = model.backbone.body
+    norms = [m for m in body.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms) and body.training and model.roi_heads.training
+    before = [m.running_mean.clone() for m in norms]
+    losses = model([torch.rand(3, 90, 120), torch.rand(3, 80, 64)], _targets())
+    sum(losses.values()).backward()
+    assert all(torch.equal(m.running_mean, b) for m, b in zip(norms, before))
+    assert all(m.weight.requires_grad and m.weight.grad is not None for m in norms)
+    assert body.bn1.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="backbone_norm"):
+        build_detector(tiny_det, num_classes=3, backbone_norm="sync")
+
+
+def test_the_neck_has_the_official_names_and_initialisation(tiny_det):
+    """HRNet-Object-Detection mmdet/models/necks/hrfpn.py: reduction_conv.0 and fpn_conv.{i} (convs with
+    bias), kaiming_normal_(a=1) weights, zero biases."""
+    torch.manual_seed(0)
+    model = build_detector(tiny_det, num_classes=3)
+    keys = [k for k in model.state_dict() if k.startswith("backbone.fpn.")]
+    assert keys == ["backbone.fpn.reduction_conv.0.weight", "backbone.fpn.reduction_conv.0.bias"] + \
+        [f"backbone.fpn.fpn_conv.{i}.{p}" for i in range(5) for p in ("weight", "bias")]
+    conv = model.backbone.fpn.fpn_conv[0]
+    fan_in = conv.weight[0].numel()
+    # kaiming normal with a=1: std = sqrt(2 / (1 + a^2) / fan_in) = sqrt(1 / fan_in)
+    assert conv.weight.std().item() == pytest.approx(fan_in ** -0.5, rel=0.05)
+    assert conv.bias.abs().max() == 0
 
 
 def test_a_saved_detector_reloads_whole_and_a_wrong_width_is_refused(tmp_path, tiny_det, small):
@@ -117,3 +152,9 @@ def test_a_saved_detector_reloads_whole_and_a_wrong_width_is_refused(tmp_path, t
 def test_bad_arguments_are_refused(options, message, tiny_det):
     with pytest.raises(ValueError, match=message):
         build_detector(tiny_det, **{"num_classes": 3, **options})
+
+
+def test_detector_options_set_the_test_time_proposals(tiny_det, small):
+    model = build_detector(tiny_det, num_classes=3, rpn_pre_nms_top_n_test=2000, rpn_post_nms_top_n_test=2000, **small)
+    model.eval()
+    assert model.rpn.pre_nms_top_n() == 2000 and model.rpn.post_nms_top_n() == 2000

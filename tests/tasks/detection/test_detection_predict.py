@@ -10,7 +10,16 @@ from torch import nn
 
 from hrnet.data.io import VideoWriter, read_image
 from hrnet.tasks.detection.evaluate import coco_metrics, load_coco
-from hrnet.tasks.detection.predict import detect, person_boxes, person_label_of, predict
+import hrnet
+from hrnet.tasks.detection.predict import detect, person_boxes, person_label_of
+
+
+def predict(model, inputs, out, *, class_names, category_ids, score_threshold):
+    """`hrnet predict`'s folder output through a Predictor of `model`."""
+    recipe = {"task": "detection", "data": {"class_names": class_names, "category_ids": category_ids,
+                                            "score_threshold": score_threshold}}
+    predictor = hrnet.Predictor(model, task="detection", config=recipe, device="cpu")
+    return hrnet.write_predictions(predictor, inputs, out).predictions
 from hrnet.tasks.detection.visualize import draw_detections, label_color
 
 
@@ -41,7 +50,7 @@ def test_person_boxes_keep_people_above_the_threshold_best_first():
     image = np.zeros((100, 200, 3), np.uint8)
     rows = person_boxes(_Fixed(), image, person_label=1, score_threshold=0.05)
     assert rows.shape == (2, 5) and rows.dtype == np.float32
-    np.testing.assert_allclose(rows[0], [20, 10, 80, 50, 0.6], rtol=1e-5)  # x, y, w, h, score
+    np.testing.assert_allclose(rows[0], [20, 10, 100, 60, 0.6], rtol=1e-5)  # x1, y1, x2, y2, score
     np.testing.assert_allclose(rows[1, 4], 0.1, rtol=1e-5)
     assert len(person_boxes(_Fixed(), image, person_label=1, score_threshold=0.5)) == 1
     assert person_boxes(_Fixed(), image, person_label=3).shape == (0, 5)
@@ -77,9 +86,9 @@ def test_predict_writes_pictures_and_coco_results_for_images_and_videos(tmp_path
                           category_ids=[17, 18], score_threshold=0.3)
     assert [p.source for p in predictions] == [str(p) for p in (*images, frames)]
     first = predictions[0]
-    assert first.outputs["names"] == ["cat", "dog"] and first.outputs["scores"] == pytest.approx([0.6, 0.9])
+    assert first.outputs["line"] == "2 detections: cat 0.60, dog 0.90"
     assert read_image(first.picture).shape == read_image(images[0]).shape
-    assert predictions[3].outputs == {"frames": 3} and predictions[3].picture.endswith("clip.mp4")
+    assert predictions[3].outputs["frames"] == 3 and predictions[3].picture.endswith("clip.mp4")
     assert predictions[2].picture != predictions[0].picture and Path(predictions[2].picture).is_file()
     results = json.loads((out / "detections.json").read_text())
     assert len(results) == 3 * 2 + 3 * 2
@@ -100,7 +109,7 @@ def test_predicted_results_evaluate_with_pycocotools(tmp_path, coco_kpt_json):
 
 
 def test_detect_on_a_real_detector_returns_numpy_per_image(tiny_det, small):
-    from hrnet.tasks.detection.models import build_detector
+    from hrnet.detectors import build_detector
 
     model = build_detector(tiny_det, num_classes=3, detector="mask_rcnn", box_detections_per_img=5, **small)
     found = detect(model, [np.zeros((50, 70, 3), np.uint8), np.zeros((40, 30, 3), np.uint8)], score_threshold=0.0)

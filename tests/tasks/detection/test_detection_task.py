@@ -10,7 +10,8 @@ import yaml
 from hrnet.cli import main
 from hrnet.data.io import read_image
 from hrnet.engine import ConfigError, config_from_dict, fit, load_config
-from hrnet.tasks.detection.task import DetectionTask, load_person_detector
+from hrnet.inference.predictor import Predictor
+from hrnet.tasks.detection.task import DetectionTask
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "detection"
 
@@ -62,10 +63,12 @@ def test_train_eval_predict_through_the_engine_and_the_cli(tmp_path, tiny_coco, 
     results = json.loads((out / "detections.json").read_text())
     assert results and {r["category_id"] for r in results} <= {3, 7} and (out / "copy.png").is_file()
 
-    # The person boxes for top-down pose are the category-7 results, as x, y, w, h, score.
-    detector = load_person_detector(checkpoint, score_threshold=0.0)
+    # The person boxes for top-down pose are the category-7 results, as x1, y1, x2, y2, score.
+    predictor = Predictor(checkpoint, device="cpu")
+    detector = predictor.task.person_detector(predictor.model, score_threshold=0.0)
     boxes = detector(read_image(tiny_coco.parent / "copy.png"))
-    people = sorted(([*r["bbox"], r["score"]] for r in results if r["category_id"] == 7), key=lambda r: -r[4])
+    people = sorted(([x, y, x + w, y + h, r["score"]] for r in results if r["category_id"] == 7
+                     for x, y, w, h in [r["bbox"]]), key=lambda r: -r[4])
     np.testing.assert_allclose(boxes, np.asarray(people, np.float32).reshape(-1, 5), atol=0.02)
 
 
@@ -99,5 +102,9 @@ def test_recipes_mirror_the_official_1x_schedule(name):
     assert config.optimizer.name == "sgd" and config.optimizer.lr == 0.02 and config.optimizer.momentum == 0.9
     assert config.optimizer.weight_decay == 1e-4 and config.train.clip_grad_norm == 35
     assert config.schedule.milestones == [8, 11]
-    assert config.data.min_size == 800 and config.data.max_size == 1333 and config.data.frozen_bn
+    assert config.data.min_size == 800 and config.data.max_size == 1333 and config.data.backbone_norm == "norm_eval"
     assert config.model.spec().width == int(name.split("_w")[1][:2])
+    # Official warmup (500 iterations from 1/3) and test-time RPN proposals (2000 before and after NMS).
+    assert (config.schedule.warmup_iters, config.schedule.warmup_factor) == (500, 0.3333)
+    options = config.data.detector_options
+    assert options == {"rpn_pre_nms_top_n_test": 2000, "rpn_post_nms_top_n_test": 2000}

@@ -33,7 +33,8 @@ def tiny_recipe(tmp_path, coco_dir, **data):
     return path
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("*.yaml")))
+# Lite-HRNet's recipes (lite_hrnet_*.yaml) are checked in test_pose_lite_hrnet.py.
+@pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("hrnet_*.yaml")))
 def test_shipped_recipes_follow_the_official_settings(name):
     config = load_config(RECIPES / name)
     assert config.task == "pose" and config.optimizer.name == "adam" and config.optimizer.lr == 0.001
@@ -66,7 +67,7 @@ def test_train_eval_predict_from_the_command_line(tmp_path, coco_dir, capsys):
     out = tmp_path / "pred"
     assert main(["predict", "--checkpoint", str(run / "last.pth"), str(coco_dir / "000000000785.jpg"),
                  "--out-dir", str(out), "--set", f"data.predict.boxes={coco_dir / 'test_coco_det_AP_H_56.json'}",
-                 "data.predict.box_score_threshold=0.9"]) == 0
+                 "--set", "data.predict.box_score_threshold=0.9"]) == 0
     results = json.loads((out / "keypoints.json").read_text())
     detections = json.loads((coco_dir / "test_coco_det_AP_H_56.json").read_text())
     assert 0 < len(results) <= sum(d["image_id"] == 785 and d["score"] >= 0.9 for d in detections)
@@ -77,6 +78,7 @@ def test_train_eval_predict_from_the_command_line(tmp_path, coco_dir, capsys):
 def test_task_datasets_and_a_detector_plugged_into_predict(tmp_path, coco_dir):
     import numpy as np
 
+    from hrnet.engine.config import config_to_dict
     from hrnet.tasks import get_task
 
     config = load_config(tiny_recipe(tmp_path, coco_dir, train_repeat=3))
@@ -85,14 +87,18 @@ def test_task_datasets_and_a_detector_plugged_into_predict(tmp_path, coco_dir):
     model = task.build_model().eval()
     seen = []
 
-    def detector(image):  # what a person detector returns: (N, 5) x, y, w, h, score
+    def detector(image):  # what a person detector returns: (N, 5) x1, y1, x2, y2, score
         seen.append(image.shape)
-        return np.array([[280.0, 45, 220, 345, 0.95], [10, 10, 50, 50, 0.1]])
+        return np.array([[280.0, 45, 500, 390, 0.95], [10, 10, 60, 60, 0.1]])
 
-    predictions = task.predict(model, [coco_dir / "000000000785.jpg"], tmp_path / "out", detector=detector,
-                               box_score_threshold=0.5)
-    persons = predictions[0].outputs["persons"]
+    import hrnet
+
+    predictor = hrnet.Predictor(model, task="pose", config=config_to_dict(config), device="cpu", detector=detector,
+                                box_score_threshold=0.5)
+    summary = hrnet.write_predictions(predictor, [coco_dir / "000000000785.jpg"], tmp_path / "out")
+    persons = json.loads((tmp_path / "out" / "keypoints.json").read_text())
     assert seen == [(425, 640, 3)] and len(persons) == 1 and persons[0]["box"][:4] == [280, 45, 220, 345]
+    assert summary.lines[0].startswith(str(coco_dir / "000000000785.jpg") + ": 1 person(s)")
 
 
 def test_mpii_chain_scores_its_own_targets_100(mpii_dir):

@@ -2,13 +2,13 @@
 
 import json
 
-import numpy as np
 import pytest
+import torch
 import yaml
 
 from hrnet.cli import main
 from hrnet.data.io import read_image
-from hrnet.tasks.detection.task import load_person_detector
+from hrnet.inference.loading import resolve_detector
 
 TINY = [{"modules": 1, "block": "bottleneck", "blocks": [1], "channels": [8]},
         {"modules": 1, "block": "basic", "blocks": [1, 1], "channels": [8, 16]},
@@ -42,7 +42,7 @@ def test_detector_boxes_feed_the_pose_model(tmp_path, coco_dir):
     assert main(["predict", "--detector", str(detector), "--pose", str(pose), str(image), "--out-dir", str(out),
                  "--set", "data.predict.box_score_threshold=0.0"]) == 0
     results = json.loads((out / "keypoints.json").read_text())
-    boxes = load_person_detector(detector, score_threshold=0.0)(read_image(image))
+    boxes = resolve_detector(str(detector), device=torch.device("cpu"))[0](read_image(image), str(image))
     # A pose per detected person box (an untrained detector still proposes boxes at score >= 0), less
     # those OKS non-maximum suppression merges.
     assert 0 < len(results) <= len(boxes)

@@ -58,7 +58,7 @@ def test_flip_averages_the_mirrored_pass():
     image = torch.zeros(1, 3, 8, 16)
     plain = predict_labels(Ramp(), image, InferenceConfig(), num_classes=2)
     assert plain[0, 0, 0] == 0 and plain[0, 0, -1] == 1
-    flipped = predict_scores(Ramp(), image, InferenceConfig(flip=True), num_classes=2)
+    flipped = predict_scores(Ramp(), image, InferenceConfig(flip_test=True), num_classes=2)
     torch.testing.assert_close(flipped, torch.ones_like(flipped))  # ramp + mirrored ramp = 0 -> exp 1
 
 
@@ -81,3 +81,68 @@ def test_bad_configs_are_refused():
         InferenceConfig(mode="slide")
     with pytest.raises(ValueError, match="mode"):
         InferenceConfig(mode="tiles")
+
+
+class Spy(Pointwise):
+    """A Pointwise model that keeps every input it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x.clone())
+        return super().forward(x)
+
+
+def _windows(spy: Spy, image: torch.Tensor) -> list[tuple[int, int, int, int]]:
+    """(top, left, height, width) of each input the spy saw, located by its top-left pixel, which is
+    unique in a random image (a padded window still starts with image pixels)."""
+    found = []
+    for crop in spy.inputs:
+        hits = (image[0, 0] == crop[0, 0, 0, 0]).nonzero().tolist()
+        assert len(hits) == 1
+        found.append((*hits[0], *crop.shape[-2:]))
+    return found
+
+
+def test_slide_mode_places_windows_as_the_official_base_dataset():
+    """lib/datasets/base_dataset.py multi_scale_inference: stride int(crop * 2/3), rows = ceil((H - crop) /
+    stride) + 1, h0 = r * stride, h1 = min(h0 + crop, H); border windows padded to the crop. For 100x150 and a
+    48x64 crop: strides 32 and 42, tops 0/32/64, lefts 0/42/84/126, every input 48x64."""
+    spy, image = Spy(), torch.randn(1, 3, 100, 150)
+    predict_scores(spy, image, InferenceConfig(mode="slide", crop_size=(48, 64)), num_classes=4)
+    windows = _windows(spy, image)
+    assert [(t, l) for t, l, _, _ in windows] == [(t, l) for t in (0, 32, 64) for l in (0, 42, 84, 126)]
+    assert {(h, w) for _, _, h, w in windows} == {(48, 64)}
+
+
+def test_cityscapes_mode_runs_whole_images_at_small_scales_and_fitted_windows_above():
+    """lib/datasets/cityscapes.py multi_scale_inference: scale <= 1 -> one forward of the whole resized image;
+    scale > 1 -> stride = crop, h1 = min(r * crop + crop, H), h0 = max(h1 - crop, 0), no padding. A 40x60 image
+    with base size 60: scale 2 gives 80x120; a 32x48 crop gives rows ceil(48/32)+1 = 3 with tops 0, 32, 48 and
+    cols ceil(72/48)+1 = 3 with lefts 0, 48, 72."""
+    from hrnet.tasks.segmentation.inference import _rescale
+
+    spy, image = Spy(), torch.randn(1, 3, 40, 60)
+    config = InferenceConfig(mode="cityscapes", crop_size=(32, 48), scales=(0.5, 1.0, 2.0), base_size=60)
+    scores = predict_scores(spy, image, config, num_classes=4)
+    assert [tuple(x.shape[-2:]) for x in spy.inputs[:2]] == [(20, 30), (40, 60)]
+    big = Spy()
+    big.inputs = spy.inputs[2:]
+    windows = _windows(big, _rescale(image, 2.0, 60))
+    assert [(t, l) for t, l, _, _ in windows] == [(t, l) for t in (0, 32, 48) for l in (0, 48, 72)]
+    assert {(h, w) for _, _, h, w in windows} == {(32, 48)}
+    # Overlapping windows are averaged: for a pointwise model every scale equals its whole-image score.
+    whole = predict_scores(spy, image, InferenceConfig(scales=(0.5, 1.0, 2.0), base_size=60), num_classes=4)
+    torch.testing.assert_close(scores, whole)
+
+
+def test_cityscapes_mode_is_the_cityscapes_recipes_evaluation():
+    from pathlib import Path
+
+    from hrnet.engine import load_config
+
+    recipes = Path(__file__).resolve().parents[3] / "recipes" / "segmentation"
+    for name in ("cityscapes_hrnet_w48.yaml", "cityscapes_hrnet_w48_ocr.yaml"):
+        assert load_config(recipes / name).data.test_mode == "cityscapes"

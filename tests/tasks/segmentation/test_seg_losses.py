@@ -5,10 +5,10 @@ import torch.nn.functional as F
 from hrnet.tasks.segmentation.losses import SegmentationLoss, cross_entropy, ohem_cross_entropy
 
 
-def _reference_ohem(logits, target, ignore, thresh, min_kept):
+def _reference_ohem(logits, target, ignore, thresh, min_kept, weight=None):
     """The official algorithm, written out with a full sort."""
     valid = target != ignore
-    losses = F.cross_entropy(logits, target, ignore_index=ignore, reduction="none")[valid]
+    losses = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore, reduction="none")[valid]
     probs = logits.softmax(1).gather(1, target.masked_fill(~valid, 0).unsqueeze(1)).squeeze(1)[valid]
     order = probs.sort()
     threshold = max(order.values[min(min_kept, probs.numel() - 1)].item(), thresh)
@@ -57,18 +57,48 @@ def test_all_ignored_batch_gives_zero_with_a_gradient():
 
 
 def test_ocr_outputs_are_weighted_04_and_1_with_ohem_on_main_only():
+    """HRNet-Semantic-Segmentation lib/core/criterion.py `OhemCrossEntropy.forward`: the auxiliary output gets
+    `_ce_forward` (CrossEntropyLoss(reduction="none"), a per-pixel map that is 0 where ignored), the main
+    output `_ohem_forward` (a scalar); FullModel's caller takes `loss.mean()` of 0.4 * map + scalar, so the
+    auxiliary term is divided by every pixel, ignored ones included."""
     torch.manual_seed(2)
     aux, main = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
     target = torch.randint(0, 3, (2, 16, 16))
+    target[:, :5] = 255  # a third of the pixels unlabelled: the two normalisations differ
+    weights = torch.tensor([1.0, 2.0, 0.5])
     criterion = SegmentationLoss(ignore_index=255, align_corners=True, output_weights=(0.4, 1.0), ohem=True,
-                                 ohem_thresh=0.7, ohem_min_kept=10)
+                                 ohem_thresh=0.7, ohem_min_kept_per_image=5, class_weights=weights)
     loss, parts = criterion((aux, main), target)
     up = lambda x: F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=True)  # noqa: E731
-    expected_aux = F.cross_entropy(up(aux), target)
-    expected_main = _reference_ohem(up(main), target, 255, 0.7, 10)
-    assert parts["loss_aux"] == pytest.approx(expected_aux.item(), rel=1e-5)
-    assert parts["loss_main"] == pytest.approx(expected_main.item(), rel=1e-5)
-    assert loss.item() == pytest.approx(0.4 * expected_aux.item() + expected_main.item(), rel=1e-5)
+    aux_map = F.cross_entropy(up(aux), target, weight=weights, ignore_index=255, reduction="none")  # (2, 16, 16)
+    main_ohem = _reference_ohem(up(main), target, 255, 0.7, 10, weights)  # 5 per image x 2 images
+    official = (0.4 * aux_map + 1.0 * main_ohem).mean()
+    assert loss.item() == pytest.approx(official.item(), rel=1e-5)
+    assert parts["loss_aux"] == pytest.approx(aux_map.mean().item(), rel=1e-5)
+    assert parts["loss_main"] == pytest.approx(main_ohem.item(), rel=1e-5)
+    # The other choice: the weighted mean over labelled pixels, as PyTorch (and the non-OHEM criterion) does.
+    labelled = SegmentationLoss(ignore_index=255, align_corners=True, output_weights=(0.4, 1.0), ohem=True,
+                                ohem_thresh=0.7, ohem_min_kept_per_image=5, class_weights=weights,
+                                aux_normalization="labelled")
+    weighted_mean = F.cross_entropy(up(aux), target, weight=weights, ignore_index=255)
+    assert labelled((aux, main), target)[0].item() == pytest.approx(0.4 * weighted_mean.item() + main_ohem.item(),
+                                                                      rel=1e-5)
+    assert abs(weighted_mean.item() - aux_map.mean().item()) > 0.1  # the test tells them apart
+
+
+def test_ohem_budget_is_per_image_so_the_loss_does_not_depend_on_how_a_batch_is_split():
+    """One process with 2 images and two processes with 1 image each see the same OHEM threshold when
+    min_kept scales with the images of the forward pass (a fixed per-pass count would not)."""
+    torch.manual_seed(4)
+    logits = 3 * torch.randn(1, 3, 8, 8)
+    target = torch.randint(0, 3, (1, 8, 8))
+    criterion = SegmentationLoss(ignore_index=255, align_corners=False, ohem=True, ohem_thresh=0.2,
+                                 ohem_min_kept_per_image=40)
+    one, _ = criterion(logits, target)
+    both, _ = criterion(logits.repeat(2, 1, 1, 1), target.repeat(2, 1, 1))
+    assert both.item() == pytest.approx(one.item(), rel=1e-6)
+    fixed = _reference_ohem(logits.repeat(2, 1, 1, 1), target.repeat(2, 1, 1), 255, 0.2, 40)
+    assert fixed.item() != pytest.approx(one.item(), rel=1e-3)
 
 
 def test_single_output_uses_the_last_weight_and_class_weights():

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from hrnet.engine import load_config
+from hrnet.tasks.segmentation.task import SegmentationTask
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "segmentation"
 
@@ -17,10 +18,18 @@ def test_cityscapes_recipes_mirror_the_official_settings(name, head, align_corne
     assert (config.schedule.name, config.schedule.power, config.schedule.warmup_epochs) == ("poly", 0.9, 0.0)
     assert (config.train.epochs, config.train.batch_size) == (484, 12)
     assert (data.format, data.crop_size, data.base_size, data.scale_range, data.flip) == \
-        ("cityscapes", (512, 1024), 2048, (0.5, 2.0), True)
-    assert (data.ohem_thresh, data.ohem_min_kept) == (0.9, 131072)
+        ("cityscapes", (512, 1024), 2048, (0.5, 2.1), True)
+    assert (data.ohem_thresh, data.ohem_min_kept_per_image, data.ohem_aux_normalization) == (0.9, 43691, "all_pixels")
     if head == "ocr":
         assert data.output_weights == [0.4, 1.0]
+    # HRNet-Semantic-Segmentation lib/datasets/cityscapes.py: fixed class weights; tools/test.py: windows of
+    # TEST.IMAGE_SIZE (the whole 1024x2048 image) with the Cityscapes multi_scale_inference override.
+    assert len(data.class_weights) == 19 and data.class_weights[0] == 0.8373 and data.class_weights[-1] == 1.0507
+    assert (data.test_mode, data.test_crop_size) == ("cityscapes", (1024, 2048))
+    task = SegmentationTask(config)
+    assert task.inference_config().crop_size == (1024, 2048)
+    criterion = task._build_criterion(None)
+    assert criterion.class_weights.tolist() == pytest.approx(data.class_weights)
 
 
 def test_head_learning_rate_option_reaches_the_optimizer():

@@ -37,7 +37,7 @@ def test_train_eval_predict_from_the_command_line(scenes, recipe, tmp_path, caps
 
 
 def test_ocr_model_trains_with_aux_and_main_losses(scenes, recipe, tmp_path):
-    raw = recipe(scenes, loss="ohem", ohem_min_kept=1000, class_weights="enet",
+    raw = recipe(scenes, loss="ohem", ohem_min_kept_per_image=250, class_weights="enet",
                       test_mode="slide", test_flip=True, test_scales=[0.75, 1.0])
     raw["model"]["head"] = "ocr"
     config = config_from_dict(raw)

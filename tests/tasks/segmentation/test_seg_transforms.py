@@ -82,3 +82,21 @@ def test_eval_transform_resizes_the_image_but_keeps_the_mask():
     image, labels = _coded_scene(30, 40)
     out_image, out_labels = EvalTransform(base_size=80)(image, labels)
     assert out_image.shape == (3, 60, 80) and out_labels.shape == (30, 40)
+
+
+def test_the_default_and_official_recipes_draw_scales_up_to_2_1():
+    """Official `multi_scale_aug` input: `0.5 + random.randint(0, SCALE_FACTOR) / 10.0` with SCALE_FACTOR 16
+    (HRNet-Semantic-Segmentation lib/datasets/base_dataset.py; randint is inclusive): 17 scales, 0.5 .. 2.1."""
+    import yaml
+    from pathlib import Path
+
+    from hrnet.tasks.segmentation.task import SegmentationDataConfig
+
+    assert SegmentationDataConfig().scale_range == (0.5, 2.1)
+    for recipe in sorted(Path(__file__).parents[3].glob("recipes/segmentation/cityscapes_*.yaml")):
+        assert yaml.safe_load(recipe.read_text())["data"]["scale_range"] == [0.5, 2.1], recipe
+    image, labels = _coded_scene(20, 20)
+    transform = TrainTransform(crop_size=(1, 1), ignore_index=255, base_size=100)
+    torch.manual_seed(0)
+    sizes = {transform.random_scale(image, labels)[0].shape[0] for _ in range(400)}
+    assert sizes == set(range(50, 211, 10))

@@ -13,7 +13,6 @@ as pycocotools reads them from the ground-truth json).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
-from hrnet.data.io import DataError, read_image
+from hrnet.data.io import DataError, read_image, read_json
 
 BACKGROUND_NAMES = ("_background_", "background")
 Target = dict[str, Any]
@@ -33,12 +32,7 @@ Target = dict[str, Any]
 def read_instances(path: str | os.PathLike) -> dict[str, Any]:
     """Load a COCO instances json and check the fields this module reads, naming what is wrong."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"annotation file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{path} is not valid JSON ({error}); pass a COCO instances json") from None
+    data = read_json(path, "COCO instances file")
     if not isinstance(data, dict):
         raise DataError(f"{path} holds a {type(data).__name__}, not a COCO instances json (an object with "
                         "images, annotations and categories); a results list is not ground truth")
@@ -56,10 +50,24 @@ def read_instances(path: str | os.PathLike) -> dict[str, Any]:
         if not (isinstance(bbox, list) and len(bbox) == 4):
             raise DataError(f"{path}: annotations[{index}] (id {ann.get('id')}) needs bbox [x, y, width, height], "
                             f"got {bbox!r}")
+        if "image_id" not in ann:
+            raise DataError(f"{path}: annotations[{index}] (id {ann.get('id')}) has no field 'image_id'")
         if ann.get("category_id") not in known:
             raise DataError(f"{path}: annotations[{index}] has category_id {ann.get('category_id')!r}, "
                             f"which is not in categories")
     return data
+
+
+def check_ground_truth(data: dict[str, Any], path: str | os.PathLike) -> None:
+    """What pycocotools' COCOeval reads from every ground-truth annotation besides what
+    `read_instances` checks (image_id, bbox, category_id): `area`, a number (the size ranges).
+    Called when the evaluator is built, i.e. before training starts, not at the first evaluation."""
+    for index, ann in enumerate(data["annotations"]):
+        area = ann.get("area")
+        if isinstance(area, bool) or not isinstance(area, (int, float)):
+            got = "no field 'area'" if "area" not in ann else f"'area' {area!r}, not a number"
+            raise DataError(f"{path}: annotations[{index}] (id {ann.get('id')}) has {got}; COCO evaluation needs "
+                            "each annotation's area (pixels of its mask, or width x height of its box)")
 
 
 def class_categories(categories: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,10 +108,11 @@ class CocoDetection(Dataset):
     folder). masks: also decode instance masks (for Mask R-CNN). skip_empty: leave out images
     without any non-crowd box (the official training does; keep them with False, as background
     only examples, and always for evaluation). flip: probability of a horizontal flip.
+    check_files: check that every image file exists (at construction, before training).
     """
 
     def __init__(self, *, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
-                 masks: bool = False, skip_empty: bool = True, flip: float = 0.0):
+                 masks: bool = False, skip_empty: bool = True, flip: float = 0.0, check_files: bool = True):
         self.annotations = Path(annotations)
         self.root = Path(images) if images is not None else self.annotations.parent
         self.masks = masks
@@ -123,6 +132,12 @@ class CocoDetection(Dataset):
                 by_image[ann["image_id"]].append(ann)
         self.images = [image for image in data["images"] if by_image[image["id"]] or not skip_empty]
         self.instances = [by_image[image["id"]] for image in self.images]
+        if check_files:
+            missing = [image["file_name"] for image in self.images if not (self.root / image["file_name"]).is_file()]
+            if missing:
+                raise DataError(f"{self.annotations}: {len(missing)} image file(s) of 'images' do not exist under "
+                                f"{self.root} (e.g. {missing[0]}); set the images folder (data.train_images / "
+                                "data.val_images)")
 
     @property
     def num_classes(self) -> int:

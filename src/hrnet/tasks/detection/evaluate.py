@@ -21,7 +21,8 @@ from torch import nn
 
 from hrnet.engine.distributed import all_gather_objects
 
-from .data import read_instances
+from .data import check_ground_truth, read_instances
+from .tta import detection_flip
 
 # The order of COCOeval.stats.
 METRIC_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
@@ -37,6 +38,7 @@ def load_coco(path: str | os.PathLike) -> COCO:
     (labelme's export starts at 0).
     """
     data = read_instances(path)
+    check_ground_truth(data, path)
     ids = [ann.get("id") for ann in data["annotations"]]
     if 0 in ids or None in ids or len(set(ids)) != len(ids):
         for number, ann in enumerate(data["annotations"], start=1):
@@ -107,17 +109,21 @@ class CocoEvaluator:
     higher_is_better = True
 
     def __init__(self, *, annotations: str | os.PathLike | COCO, category_ids: Sequence[int],
-                 masks: bool = False, device: torch.device | str = "cpu"):
+                 masks: bool = False, device: torch.device | str = "cpu", flip: bool = False):
         self.gt = annotations if isinstance(annotations, COCO) else load_coco(Path(annotations))
         self.category_ids = list(category_ids)
         self.masks = masks
         self.device = torch.device(device)
+        self.flip = flip
+        self.how = {"flip": "image and mirror, boxes concatenated, class-wise NMS (mmdet DetTTAModel)" if flip
+                    else "off", "metric": "COCO AP (pycocotools)" + (" box and mask" if masks else " box")}
         self.results: list[dict] = []
         self.image_ids: list[Any] = []
 
     def update(self, model: nn.Module, batch: tuple[list[torch.Tensor], list[dict]]) -> None:
         images, targets = batch
-        outputs = model([image.to(self.device) for image in images])
+        images = [image.to(self.device) for image in images]
+        outputs = detection_flip(model, images) if self.flip else model(images)
         for output, target in zip(outputs, targets):
             self.image_ids.append(target["image_id"])
             self.results += to_coco_results(output, target["image_id"], self.category_ids)

@@ -5,11 +5,11 @@ Recipe::
     task: detection
     model: {arch: hrnet_w18, head: faster_rcnn, pretrained: hrnetv2_w18_imagenet.pth}   # head: mask_rcnn
     data:  {train: coco/annotations/instances_train2017.json, train_images: coco/train2017,
-            val: coco/annotations/instances_val2017.json, val_images: coco/val2017, frozen_bn: true}
+            val: coco/annotations/instances_val2017.json, val_images: coco/val2017, backbone_norm: norm_eval}
 
 `model.head` picks the detector (faster_rcnn, the default, or mask_rcnn). `model.pretrained` is an
 ImageNet classification checkpoint loaded into the HRNet body, or the weights of a whole detector.
-The detector settings that `ModelConfig` has no key for (frozen BatchNorm, image sizes, widths)
+The detector settings that `ModelConfig` has no key for (backbone BatchNorm, image sizes, widths)
 live in `data:`. Class names and json category ids are read from the training json once and kept
 in the saved recipe, so `hrnet eval` / `hrnet predict` need no data to name the classes.
 """
@@ -17,22 +17,20 @@ in the saved recipe, so `hrnet eval` / `hrnet predict` need no data to name the 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from hrnet.engine.task import Prediction
+from hrnet.engine.task import replace_settings
 
-from . import predict as predict_module
 from .data import CocoDetection, class_categories, collate, read_instances
 from .evaluate import CocoEvaluator
-from .models import DETECTORS, build_detector
+from .predict import DetectionInference, DetectionSettings, person_boxes, person_label_of
+from hrnet.detectors import DETECTORS, build_detector
 
 
 @dataclass
@@ -41,11 +39,13 @@ class DataConfig:
     (default: the json's folder). skip_empty: leave training images without boxes out. flip: the
     probability of a horizontal flip in training (official 0.5). min_size / max_size: the shorter
     side and its cap (800 / 1333); multiscale: shorter sides to draw from in training (evaluation
-    uses min_size). frozen_bn: fix the backbone's BatchNorm (for ImageNet-initialised training).
+    uses min_size). backbone_norm: "norm_eval" (official, for ImageNet-initialised training:
+    BatchNorm statistics fixed, affine trained), "frozen" (FrozenBatchNorm2d) or "train" (from scratch).
     fpn_channels / representation_size: the pyramid and box-head widths (256 / 1024).
     score_threshold: the lowest score `hrnet predict` keeps. detector_options: keyword arguments of
     torchvision's FasterRCNN / MaskRCNN (e.g. box_batch_size_per_image: 512). class_names / category_ids: filled
-    from the training json when not given."""
+    from the training json when not given. test_flip: evaluate on each image and its mirror, merged
+    by class-wise NMS (`tta.detection_flip`)."""
 
     train: str = ""
     val: str = ""
@@ -56,13 +56,14 @@ class DataConfig:
     min_size: int = 800
     max_size: int = 1333
     multiscale: list[int] | None = None
-    frozen_bn: bool = False
+    backbone_norm: Literal["norm_eval", "frozen", "train"] = "train"
     fpn_channels: int = 256
     representation_size: int = 1024
     score_threshold: float = 0.3
     detector_options: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] | None = None
     category_ids: list[int] | None = None
+    test_flip: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.flip <= 1:
@@ -107,10 +108,21 @@ class DetectionTask:
 
     # ---- model and data
 
+    def _checkpoint(self) -> str | None:
+        """`model.pretrained`, or the file of `model.weights` (a whole detector or ImageNet weights)."""
+        model = self.config.model
+        if model.weights is None:
+            return model.pretrained
+        from hrnet.weights import get_weights
+
+        name = model.weights if not isinstance(model.weights, str) or "." in model.weights else \
+            f"{model.arch}.{model.weights}"
+        return str(get_weights(name).get_path())
+
     def build_model(self) -> nn.Module:
         data: DataConfig = self.config.data
         return build_detector(self.config.model.spec(), num_classes=self.config.model.num_classes,
-                              detector=self.detector, frozen_bn=data.frozen_bn, checkpoint=self.config.model.pretrained,
+                              detector=self.detector, backbone_norm=data.backbone_norm, checkpoint=self._checkpoint(),
                               min_size=[*(data.multiscale or []), data.min_size], max_size=data.max_size,
                               fpn_channels=data.fpn_channels, representation_size=data.representation_size,
                               **data.detector_options)
@@ -147,41 +159,22 @@ class DetectionTask:
         if not self.config.data.val:
             raise ValueError("data.val is not set: give a COCO instances json to evaluate on")
         return CocoEvaluator(annotations=self.config.data.val, category_ids=self.config.data.category_ids,
-                             masks=self.detector == "mask_rcnn", device=device)
+                             masks=self.detector == "mask_rcnn", device=device, flip=self.config.data.test_flip)
 
     # ---- prediction
 
-    def predict(self, model: nn.Module, inputs: list[Path], out_dir: Path, *,
-                score_threshold: float | None = None, **options: Any) -> list[Prediction]:
-        """Pictures (`<name>.png`, `<name>.mp4` for videos) and `detections.json` (COCO results)."""
-        if options:
-            raise ValueError(f"detection predict has no option(s) {', '.join(options)}")
-        threshold = self.config.data.score_threshold if score_threshold is None else score_threshold
-        return predict_module.predict(model, inputs, out_dir, class_names=self.class_names,
-                                      category_ids=self.config.data.category_ids, score_threshold=threshold)
+    def inference_settings(self) -> DetectionSettings:
+        return DetectionSettings(score_threshold=self.config.data.score_threshold, flip_test=self.config.data.test_flip)
 
-    def format_prediction(self, prediction: Prediction) -> str:
-        if "frames" in prediction.outputs:
-            return f"{prediction.outputs['frames']} frames -> {prediction.picture}"
-        found = [f"{name} {score:.2f}" for name, score in zip(prediction.outputs["names"],
-                                                                prediction.outputs["scores"])]
-        return f"{len(found)} detections" + (": " + ", ".join(found) if found else "")
+    def inference(self, model: nn.Module, *, device: torch.device, how: dict[str, Any] | None = None,
+                  **options: Any) -> DetectionInference:
+        """What `hrnet.Predictor` runs: the recipe's settings with `options` replaced (score_threshold)."""
+        settings = replace_settings(self.inference_settings(), options, "detection")
+        return DetectionInference(model, class_names=self.class_names, category_ids=self.config.data.category_ids,
+                                  device=device, settings=settings, how=how)
 
     def person_detector(self, model: nn.Module, *, score_threshold: float = 0.5) -> Callable[[np.ndarray], np.ndarray]:
-        """A person detector for top-down pose: RGB image (H, W, 3) -> (N, 5) [x, y, w, h, score]
-        (what the pose task's `detector` prediction option takes)."""
-        label = predict_module.person_label_of(self.class_names)
-        return functools.partial(predict_module.person_boxes, model, person_label=label,
-                                 score_threshold=score_threshold)
-
-
-def load_person_detector(checkpoint: str | os.PathLike, *, device: str | torch.device = "cpu",
-                         score_threshold: float = 0.5) -> Callable[[np.ndarray], np.ndarray]:
-    """The person detector of a detection training checkpoint (`hrnet train` best.pth / last.pth):
-    RGB image -> (N, 5) [x, y, w, h, score], for `hrnet predict --detector DET --pose POSE`."""
-    from hrnet.engine.commands import load_for_inference
-
-    config, task, model = load_for_inference(str(checkpoint), None, [], torch.device(device))
-    if config.task != "detection":
-        raise ValueError(f"{checkpoint} is a {config.task} checkpoint; --detector needs a detection one")
-    return task.person_detector(model, score_threshold=score_threshold)
+        """A person detector for top-down pose: RGB image (H, W, 3) -> (N, 5) [x1, y1, x2, y2, score]
+        (what the pose inference's box source takes)."""
+        label = person_label_of(self.class_names)
+        return functools.partial(person_boxes, model, person_label=label, score_threshold=score_threshold)

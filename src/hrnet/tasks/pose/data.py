@@ -6,7 +6,6 @@ builds heatmap targets from them, exactly as the official `JointsDataset`.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +15,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hrnet.data.io import DataError, read_image
+from hrnet.data.augment import cutout
+from hrnet.data import IMAGENET_MEAN, IMAGENET_STD
+from hrnet.data.io import DataError, read_image, read_json
 
 from .metadata import KeypointMetadata
 from .targets import gaussian_heatmaps
-from .transforms import Augmentation, apply_affine, augment, box_to_center_scale, crop
+from .transforms import Augmentation, apply_affine, augment, box_to_center_scale, crop, udp_crop
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def to_tensor(patch: np.ndarray) -> torch.Tensor:
@@ -47,17 +46,7 @@ class PersonRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def read_json(path: str | os.PathLike, what: str) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{what} {path} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DataError(f"{what} {path} is not valid JSON: {error}") from None
-
-
-def _person_category_ids(coco: dict, path: Path, metadata: KeypointMetadata) -> set[int]:
+def person_category_ids(coco: dict, path: Path, metadata: KeypointMetadata) -> set[int]:
     """Categories with keypoints (COCO: person, id 1); their keypoint count must match the metadata."""
     categories = [c for c in coco.get("categories", []) if c.get("keypoints")]
     for category in categories:
@@ -108,7 +97,7 @@ def load_coco_keypoints(annotation_file: str | os.PathLike, image_dir: str | os.
     coco = read_json(path, "COCO keypoints file")
     if not isinstance(coco, dict) or "images" not in coco or "annotations" not in coco:
         raise DataError(f"{path} is not a COCO keypoints file: it needs 'images' and 'annotations'")
-    person_ids = _person_category_ids(coco, path, metadata)
+    person_ids = person_category_ids(coco, path, metadata)
     images = {int(im["id"]): im for im in coco["images"]}
     image_dir = Path(image_dir)
     if detections is not None:
@@ -186,16 +175,19 @@ def load_mpii(annotation_file: str | os.PathLike, image_dir: str | os.PathLike, 
 class PoseDataset(Dataset):
     """Records -> samples of {image (3, H, W) normalised, target (K, h, w), target_weight (K, 1),
     center (2,), scale (2,), rotation, score, index}. Sizes are (width, height) pairs.
-    `augmentation=None` (evaluation) crops each person's box as is."""
+    `augmentation=None` (evaluation) crops each person's box as is; `udp` crops the UDP way
+    (`transforms.udp_crop`), as UDP weights need for evaluation."""
 
     def __init__(self, records: list[PersonRecord], *, metadata: KeypointMetadata, input_size: Sequence[int],
-                 heatmap_size: Sequence[int], sigma: float, augmentation: Augmentation | None = None):
+                 heatmap_size: Sequence[int], sigma: float, augmentation: Augmentation | None = None,
+                 udp: bool = False):
         self.records = records
         self.metadata = metadata
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
         self.sigma = sigma
         self.augmentation = augmentation
+        self.udp = udp
 
     def __len__(self) -> int:
         return len(self.records)
@@ -211,12 +203,16 @@ class PoseDataset(Dataset):
             image, joints, visible, center, scale, rotation = augment(
                 image, joints, visible, center, scale, metadata=self.metadata, aug=self.augmentation,
                 aspect_ratio=self.input_size[0] / self.input_size[1], rng=rng)
-        patch, matrix = crop(np.ascontiguousarray(image), center, scale, rotation, self.input_size)
+        cut = udp_crop if self.udp else crop
+        patch, matrix = cut(np.ascontiguousarray(image), center, scale, rotation, self.input_size)
         joints = np.where(visible[:, None] > 0, apply_affine(joints, matrix), joints).astype(np.float32)
         target, weight = gaussian_heatmaps(joints, visible, input_size=self.input_size,
                                            heatmap_size=self.heatmap_size, sigma=self.sigma)
+        tensor = to_tensor(patch if self.augmentation is None else self.augmentation.patch(patch))
+        if self.augmentation is not None:
+            tensor = cutout(tensor, self.augmentation.cutout)
         return {
-            "image": to_tensor(patch),
+            "image": tensor,
             "target": torch.from_numpy(target),
             "target_weight": torch.from_numpy(weight),
             "center": torch.from_numpy(np.asarray(center, dtype=np.float32)),

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .transforms import affine_matrix, apply_affine
+from .transforms import PIXEL_STD, affine_matrix, apply_affine
 
-DECODERS = ("quarter", "dark", "argmax")
+DECODERS = ("quarter", "dark", "argmax", "udp")
 
 
 def flip_back(heatmaps: torch.Tensor, flip_permutation: Sequence[int]) -> torch.Tensor:
@@ -106,17 +106,79 @@ def to_original(coords: np.ndarray, centers: np.ndarray, scales: np.ndarray, hea
     return out
 
 
+def udp_to_original(coords: np.ndarray, centers: np.ndarray, scales: np.ndarray, heatmap_size: Sequence[int]
+                    ) -> np.ndarray:
+    """UDP: heatmap coordinates (N, K, 2) -> original pixels, heatmap pixel centres 0 and w - 1
+    landing on the box edges (mmpose 0.x `transform_preds(use_udp=True)`; heatmap_size (w, h)):
+    x = u * S_w / (w - 1) + c_x - S_w / 2 with S = scale * 200."""
+    width, height = (float(v) for v in heatmap_size)
+    out = np.zeros(coords.shape, dtype=np.float64)
+    for n in range(len(coords)):
+        size = np.asarray(scales[n], dtype=np.float64) * PIXEL_STD
+        out[n, :, 0] = coords[n, :, 0] * (size[0] / (width - 1.0)) + centers[n][0] - size[0] * 0.5
+        out[n, :, 1] = coords[n, :, 1] * (size[1] / (height - 1.0)) + centers[n][1] - size[1] * 0.5
+    return out
+
+
+def dark_udp_refine(heatmaps: np.ndarray, coords: np.ndarray, *, kernel: int = 11) -> np.ndarray:
+    """UDP's refinement of integer peaks (N, K, 2) on heatmaps (N, K, h, w), mmpose 0.x
+    `post_dark_udp`: each map Gaussian-blurred (OpenCV's border, no renormalisation, unlike DARK's
+    modulation), clipped to [0.001, 50] and logged, edge-padded by one; then one Newton step
+    coords -= (H + eps I)^-1 g with g = (dx, dy) central differences and
+    H = [[dxx, dxy], [dxy, dyy]]: dxx = f(x+1) - 2f + f(x-1), dxy = (f(x+1,y+1) - f(x+1) - f(y+1) + 2f
+    - f(x-1) - f(y-1) + f(x-1,y-1)) / 2, eps = float32 epsilon. Neighbours are read from the
+    flattened padded maps, as mmpose does (so a peak at -1, a map without a positive value, reads
+    the same cells as there). Computed in float32 like the published code."""
+    maps = np.array(heatmaps, dtype=np.float32, copy=True)
+    n, k, height, width = maps.shape
+    for plane in maps.reshape(-1, height, width):
+        plane[...] = cv2.GaussianBlur(plane, (kernel, kernel), 0)
+    np.clip(maps, 0.001, 50.0, out=maps)
+    np.log(maps, out=maps)
+    flat = np.pad(maps, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge").reshape(-1)
+    row = width + 2
+    coords = np.array(coords, dtype=np.float32, copy=True)
+    index = (coords[..., 0] + 1 + (coords[..., 1] + 1) * row) + row * (height + 2) * np.arange(n * k).reshape(n, k)
+    index = index.astype(np.int64)
+    at = lambda offset: flat[index + offset]  # noqa: E731
+    centre, right, left, down, up = at(0), at(1), at(-1), at(row), at(-row)
+    gradient = np.stack([0.5 * (right - left), 0.5 * (down - up)], axis=-1)[..., None]
+    dxx = right - 2 * centre + left
+    dyy = down - 2 * centre + up
+    dxy = 0.5 * (at(row + 1) - right - down + 2 * centre - left - up + at(-row - 1))
+    hessian = np.stack([np.stack([dxx, dxy], -1), np.stack([dxy, dyy], -1)], -2) + np.finfo(np.float32).eps * np.eye(2)
+    coords -= (np.linalg.inv(hessian) @ gradient)[..., 0]
+    return coords
+
+
+def decode_udp(heatmaps: np.ndarray, centers: np.ndarray, scales: np.ndarray, *, kernel: int = 11
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """UDP decoding (mmpose 0.x `keypoints_from_heatmaps(use_udp=True)`, Gaussian targets): argmax
+    (-1 where a map has no positive value), `dark_udp_refine`, `udp_to_original`. Returns keypoints
+    (N, K, 2) in original pixels and the heatmap peaks (N, K, 1). The crop must be `udp_crop`'s and
+    flip test unshifted (`flip_test(..., shift=False)`)."""
+    coords, maxvals = argmax_coords(heatmaps)
+    coords = np.where(maxvals > 0, coords, -1.0)
+    coords = dark_udp_refine(heatmaps, coords, kernel=kernel)
+    height, width = heatmaps.shape[2:]
+    return udp_to_original(coords, np.asarray(centers), np.asarray(scales), (width, height)), maxvals
+
+
 def decode_heatmaps(heatmaps: np.ndarray | torch.Tensor, centers: np.ndarray, scales: np.ndarray, *,
                     method: str = "quarter", dark_kernel: int = 11) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps (N, K, h, w) with each person's center (N, 2) and scale (N, 2) ->
     keypoints (N, K, 2) in original pixels and their scores (N, K, 1) (the heatmap peaks).
 
-    method: "quarter" (official default), "dark", or "argmax" (integer peaks, no refinement).
+    method: "quarter" (official default), "dark", "argmax" (integer peaks, no refinement), or "udp"
+    (`decode_udp`; `dark_kernel` is its blur). `hrnet.Weights.decoding` / `dark_kernel` name the
+    published checkpoint's.
     """
     if method not in DECODERS:
         raise ValueError(f"unknown decoding {method!r}; choose one of {', '.join(DECODERS)}")
     if isinstance(heatmaps, torch.Tensor):
         heatmaps = heatmaps.detach().float().cpu().numpy()
+    if method == "udp":
+        return decode_udp(heatmaps, centers, scales, kernel=dark_kernel)
     coords, maxvals = argmax_coords(heatmaps)
     if method == "quarter":
         coords = quarter_offset(heatmaps, coords)

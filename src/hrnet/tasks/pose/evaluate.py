@@ -21,6 +21,7 @@ from hrnet.engine.distributed import all_gather_objects
 from .data import PersonRecord
 from .decode import decode_heatmaps, flip_test
 from .metadata import KeypointMetadata
+from .settings import PoseSettings
 from .transforms import PIXEL_STD
 
 log = logging.getLogger("hrnet")
@@ -203,19 +204,19 @@ class PoseEvaluator:
     higher_is_better = True
 
     def __init__(self, *, records: Sequence[PersonRecord], metadata: KeypointMetadata, metric: str,
-                 device: torch.device, annotations: str | dict | None = None, flip: bool = True, shift: bool = True,
-                 decoding: str = "quarter", boxes: str = "ground truth",
-                 rescore_threshold: float = RESCORE_THRESHOLD, nms_threshold: float | None = OKS_NMS_THRESHOLD):
+                 device: torch.device, annotations: str | dict | None = None, settings: PoseSettings = PoseSettings(),
+                 boxes: str = "ground truth"):
         if metric not in ("coco", "pckh"):
             raise ValueError(f"unknown pose metric {metric!r}; choose coco or pckh")
         if metric == "coco" and annotations is None:
             raise ValueError("the COCO metric needs the annotation file")
         self.records, self.metadata, self.metric, self.device = records, metadata, metric, device
-        self.annotations, self.flip, self.shift, self.decoding = annotations, flip, shift, decoding
-        self.rescore_threshold, self.nms_threshold = rescore_threshold, nms_threshold
+        self.annotations, self.settings = annotations, settings
+        self.flip, self.shift, self.decoding = settings.flip_test, settings.shift_heatmap, settings.decoding
+        self.rescore_threshold, self.nms_threshold = settings.rescore_threshold, settings.oks_nms_threshold
         self.main_metric = "AP" if metric == "coco" else "Mean"
-        self.how = {"boxes": boxes, "flip_test": f"on (heatmap shift {'on' if shift else 'off'})" if flip else "off",
-                    "decoding": decoding}
+        flip = f"on (heatmap shift {'on' if self.shift else 'off'})" if self.flip else "off"
+        self.how = {"boxes": boxes, "flip_test": flip, "decoding": self.decoding}
         self.indices: list[int] = []
         self.keypoints: list[np.ndarray] = []
         self.result: PoseResult | None = None
@@ -227,7 +228,7 @@ class PoseEvaluator:
         else:
             heatmaps = model(images)
         coords, scores = decode_heatmaps(heatmaps.float(), batch["center"].numpy(), batch["scale"].numpy(),
-                                         method=self.decoding)
+                                         method=self.decoding, dark_kernel=self.settings.dark_kernel)
         self.indices += [int(i) for i in batch["index"]]
         self.keypoints.append(np.concatenate([coords, scores], axis=2))
 

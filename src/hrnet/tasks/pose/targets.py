@@ -14,23 +14,27 @@ def gaussian_heatmaps(joints: np.ndarray, visible: np.ndarray, *, input_size: Se
     """Joints (K, 2) in input pixels -> targets (K, h, w) float32 and weights (K, 1) float32.
 
     As the official `generate_target`: the peak sits on the joint rounded to the nearest heatmap
-    cell, the unnormalised Gaussian (peak 1) is cut at 3 sigma, and a joint whose Gaussian lies
-    entirely outside the map gets weight 0. Sizes are (width, height).
+    cell, the unnormalised Gaussian (peak 1) is cut at the float radius 3 sigma, and a joint whose
+    window lies entirely outside the map gets weight 0. The window's corners are `int(mu -+ 3 sigma)`
+    with Python's truncation toward zero, exactly as officially: for sigma 1.5 the window is 10
+    cells wide (not 9), and a window crossing the top or left border is placed one cell off.
+    Sizes are (width, height).
     """
     width, height = int(heatmap_size[0]), int(heatmap_size[1])
     stride = np.asarray(input_size, dtype=np.float64) / np.asarray(heatmap_size, dtype=np.float64)
     weights = (np.asarray(visible, dtype=np.float32) > 0).astype(np.float32)[:, None]
     targets = np.zeros((len(joints), height, width), dtype=np.float32)
-    radius = int(sigma * 3)
+    radius = sigma * 3
     size = 2 * radius + 1
-    axis = np.arange(size, dtype=np.float32)
-    gaussian = np.exp(-((axis[None, :] - radius) ** 2 + (axis[:, None] - radius) ** 2) / (2 * sigma**2))
+    axis = np.arange(0, size, 1, dtype=np.float32)
+    centre = size // 2
+    gaussian = np.exp(-((axis[None, :] - centre) ** 2 + (axis[:, None] - centre) ** 2) / (2 * sigma**2))
     for k, (x, y) in enumerate(joints):
         if weights[k, 0] == 0:
             continue
         mu_x, mu_y = int(x / stride[0] + 0.5), int(y / stride[1] + 0.5)
-        left, top = mu_x - radius, mu_y - radius
-        right, bottom = mu_x + radius + 1, mu_y + radius + 1
+        left, top = int(mu_x - radius), int(mu_y - radius)
+        right, bottom = int(mu_x + radius + 1), int(mu_y + radius + 1)
         if left >= width or top >= height or right < 0 or bottom < 0:
             weights[k, 0] = 0
             continue

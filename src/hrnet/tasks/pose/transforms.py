@@ -14,6 +14,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ...data.augment import Photometric
 from .metadata import KeypointMetadata
 
 PIXEL_STD = 200.0
@@ -83,6 +84,39 @@ def crop(image: np.ndarray, center: Sequence[float], scale: Sequence[float], rot
     return out, matrix
 
 
+def udp_affine_matrix(center: Sequence[float], scale: Sequence[float], rotation: float,
+                      output_size: Sequence[int]) -> np.ndarray:
+    """UDP's (2, 3) crop matrix (Huang et al., CVPR 2020; mmpose 0.x `get_warp_matrix` as
+    `TopDownAffine(use_udp=True)` calls it): the box edges center -/+ scale * 200 / 2 map onto pixel
+    centres 0 and W - 1 (H - 1) of the `output_size` = (width, height) input, so the crop is measured
+    in unit lengths rather than pixel counts. `rotation` is in degrees and, as in mmpose, turns the
+    other way than `affine_matrix`'s for the same angle (only training augmentation rotates).
+
+    x' = (W - 1) / S_w * (cos r (x - c_x) - sin r (y - c_y) + S_w / 2), and y' likewise with sin, cos.
+    """
+    theta = np.deg2rad(rotation)
+    cos, sin = np.cos(theta), np.sin(theta)
+    size_input = 2.0 * np.asarray(center, dtype=np.float64)  # mmpose passes the center doubled
+    size_target = np.asarray(scale, dtype=np.float64) * PIXEL_STD
+    sx = (float(output_size[0]) - 1.0) / size_target[0]
+    sy = (float(output_size[1]) - 1.0) / size_target[1]
+    matrix = np.zeros((2, 3), dtype=np.float32)
+    matrix[0] = (cos * sx, -sin * sx,
+                 sx * (-0.5 * size_input[0] * cos + 0.5 * size_input[1] * sin + 0.5 * size_target[0]))
+    matrix[1] = (sin * sy, cos * sy,
+                 sy * (-0.5 * size_input[0] * sin - 0.5 * size_input[1] * cos + 0.5 * size_target[1]))
+    return matrix
+
+
+def udp_crop(image: np.ndarray, center: Sequence[float], scale: Sequence[float], rotation: float,
+             output_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """UDP's crop: (H, W, 3) image -> (output_h, output_w, 3) (bilinear, black outside) and its
+    `udp_affine_matrix`; the input of the UDP checkpoints (`Weights.decoding == "udp"`)."""
+    matrix = udp_affine_matrix(center, scale, rotation, output_size)
+    out = cv2.warpAffine(image, matrix, (int(output_size[0]), int(output_size[1])), flags=cv2.INTER_LINEAR)
+    return out, matrix
+
+
 def flip_joints(joints: np.ndarray, visible: np.ndarray, image_width: int, metadata: KeypointMetadata
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Joints (K, 2) and visibility (K,) of the horizontally flipped image: x -> width - 1 - x,
@@ -123,7 +157,10 @@ def half_body_center_scale(joints: np.ndarray, visible: np.ndarray, metadata: Ke
 
 @dataclass(frozen=True)
 class Augmentation:
-    """The official COCO/MPII training augmentation (config `DATASET.*`)."""
+    """The official COCO/MPII training augmentation (config `DATASET.*`), and the small-data
+    options of `hrnet.data.augment` on the person crop (off by default, as officially): colour
+    jitter and blur of the crop, a cutout hole in it (the heatmap targets stay: the model learns
+    to place occluded joints)."""
 
     scale_factor: float = 0.35  # scale *= clip(N(1, sf), 1 - sf, 1 + sf)
     rotation_factor: float = 45.0  # degrees: clip(N(0, rf), -2rf, 2rf) ...
@@ -131,6 +168,13 @@ class Augmentation:
     flip: bool = True
     half_body_joints: int = 8  # half body only when more joints than this are visible
     half_body_prob: float = 0.3
+    color_jitter: tuple[float, float, float, float] | None = None
+    blur: float = 0.0
+    cutout: float = 0.0
+
+    def patch(self, patch: np.ndarray) -> np.ndarray:
+        """Colour jitter and blur of an RGB uint8 crop (H, W, 3); unchanged when both are off."""
+        return Photometric(color_jitter=self.color_jitter, blur=self.blur)(patch)
 
 
 def augment(image: np.ndarray, joints: np.ndarray, visible: np.ndarray, center: np.ndarray, scale: np.ndarray,

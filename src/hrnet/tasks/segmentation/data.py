@@ -114,6 +114,45 @@ def find_pairs(format: str, root: str | os.PathLike, split: str, *, image_dir: s
     return pairs
 
 
+def check_pairs_exist(pairs: Sequence[Pair], what: str) -> None:
+    """DataError naming the missing files (the first few) before training starts, not at the first
+    epoch that reaches them."""
+    missing = [path for pair in pairs for path in pair if not path.is_file()]
+    if missing:
+        shown = ", ".join(str(p) for p in missing[:3])
+        raise DataError(f"{len(missing)} file(s) of {what} do not exist (e.g. {shown}); check data.root, the "
+                        "list file or the folders")
+
+
+def _in_group(path: Path, root: Path, prefix: str) -> bool:
+    """`prefix` starts the file name, or (ending in "/") names a folder on the path below root."""
+    if prefix.endswith("/"):
+        try:
+            parts = path.relative_to(root).parts[:-1]
+        except ValueError:
+            parts = path.parts[:-1]
+        return prefix.rstrip("/") in parts
+    return path.name.startswith(prefix)
+
+
+def split_groups(pairs: Sequence[Pair], groups: Sequence[str], *, root: str | os.PathLike
+                 ) -> tuple[list[Pair], list[Pair]]:
+    """(pairs outside every group, pairs inside one), in their order, by image path. A group that
+    matches nothing, or holding out everything, is a DataError that shows the names there are."""
+    root = Path(root)
+    held = [any(_in_group(image, root, g) for g in groups) for image, _ in pairs]
+    for group in groups:
+        if not any(_in_group(image, root, group) for image, _ in pairs):
+            names = sorted({image.name[:8] for image, _ in pairs})[:6]
+            raise DataError(f"data.val_groups: no train image's file name starts with {group!r} (nor a folder "
+                            f"{group.rstrip('/')!r} for a prefix ending in '/'); file names begin like "
+                            f"{', '.join(names)}")
+    kept = [pair for pair, out in zip(pairs, held) if not out]
+    if not kept:
+        raise DataError(f"data.val_groups {list(groups)} hold out every train image: nothing is left to train on")
+    return kept, [pair for pair, out in zip(pairs, held) if out]
+
+
 Transform = Callable[[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]]
 
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import time
@@ -94,16 +93,15 @@ def fastest_threads(config: Any) -> float:
 def comparison_grid(task: Any, model: torch.nn.Module, dataset: Any, count: int, zoom: int = 2) -> np.ndarray:
     """Rows of [image | ground truth | prediction] (overlays, enlarged `zoom` times) for the first
     `count` val images, above a legend of all classes."""
-    from .predict import Segmenter
     from .visualize import draw_legend, overlay
 
-    segmenter = Segmenter(model=model.eval(), classes=task.classes, inference=task.inference_config(),
-                          mean=task.data.mean, std=task.data.std)
+    segmenter = task.inference(model.eval(), device=torch.device("cpu"), keep_scores=False)
     rows = []
     for index in range(min(count, len(dataset))):
         image, truth = dataset.load(index)
+        [result] = segmenter.run([image], [segmenter.prepare(image)], [str(index)])
         cells = [image, overlay(image, truth, task.classes, legend=False),
-                 overlay(image, segmenter(image), task.classes, legend=False)]
+                 overlay(image, result.labels, task.classes, legend=False)]
         rows.append(np.concatenate(cells, axis=1).repeat(zoom, axis=0).repeat(zoom, axis=1))
     grid = np.concatenate(rows, axis=0)
     legend = np.full((24 * task.classes.num_classes + 8, grid.shape[1], 3), 255, dtype=np.uint8)
@@ -116,7 +114,9 @@ def run_demo(out_dir: str | Path = "hrnet-demo", *, minutes: float = 2.0, epochs
     """Generate, train, evaluate, draw. Returns {"metrics", "run_dir", "overlays", "curves", "recipe", "epochs"}."""
     from ...data.io import write_image
     from ...engine import fit, load_config
-    from ...engine.commands import load_for_inference
+    from ...engine.runs import load_for_inference
+    from ...inference.predictor import Predictor
+    from ...inference.writer import write_predictions
     from .synthetic import write_scenes
 
     out_dir = Path(out_dir)
@@ -144,7 +144,8 @@ def run_demo(out_dir: str | Path = "hrnet-demo", *, minutes: float = 2.0, epochs
     _, task, model = load_for_inference(str(run_dir / "last.pth"), None, [], torch.device("cpu"))
     overlays = out_dir / "overlays.png"
     write_image(overlays, comparison_grid(task, model, task.build_dataset("val"), count=6))
-    task.predict(model, sorted((data_root / "images" / "val").glob("*.png"))[:4], out_dir / "predictions")
+    predictor = Predictor(run_dir / "last.pth", device="cpu")
+    write_predictions(predictor, sorted((data_root / "images" / "val").glob("*.png"))[:4], out_dir / "predictions")
     return {"metrics": summary["metrics"], "run_dir": run_dir, "overlays": overlays, "curves": run_dir / "curves.png",
             "recipe": recipe_path, "epochs": epochs, "seconds": elapsed}
 
@@ -174,27 +175,12 @@ def _report(result: dict[str, Any], floor: float) -> str:
     ])
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    result = run_demo(args.out_dir, minutes=args.minutes, epochs=args.epochs, size=args.size,
-                      train_images=args.train_images, val_images=args.val_images, seed=args.seed)
-    print(_report(result, MIOU_FLOOR if args.epochs is None else MIOU_FLOOR_SHORT))
+def demo_command(*, out_dir: str, minutes: float, epochs: int | None, size: int, train_images: int,
+                 val_images: int, seed: int, threads: int | None) -> int:
+    """`hrnet demo` (the command line's options, see `hrnet.cli`): run the demo and print its report."""
+    if threads:
+        torch.set_num_threads(threads)
+    result = run_demo(out_dir, minutes=minutes, epochs=epochs, size=size, train_images=train_images,
+                      val_images=val_images, seed=seed)
+    print(_report(result, MIOU_FLOOR if epochs is None else MIOU_FLOOR_SHORT))
     return 0
-
-
-def add_commands(subparsers: Any) -> None:
-    demo = subparsers.add_parser(
-        "demo", help="generate a small dataset, train, evaluate and draw a segmentation model (no data needed)",
-        description="Train a small HRNetV2 on synthetic scenes drawn by the package, evaluate its mIoU and write "
-                    "overlays and the loss curve: the whole pipeline in about two minutes on a CPU.")
-    demo.add_argument("--out-dir", "-o", default="hrnet-demo", help="where data, run and pictures go")
-    demo.add_argument("--minutes", type=float, default=2.0, help="training time budget (default 2)")
-    demo.add_argument("--epochs", type=int, default=None, help="train exactly this many epochs (ignores --minutes)")
-    demo.add_argument("--size", type=int, default=96, help="scene size in pixels")
-    demo.add_argument("--train-images", type=int, default=320)
-    demo.add_argument("--val-images", type=int, default=64)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--threads", type=int, default=None,
-                      help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
-    demo.set_defaults(func=_cmd_demo)

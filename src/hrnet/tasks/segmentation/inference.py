@@ -5,6 +5,13 @@ Official scoring (`BaseDataset.inference` / `multi_scale_inference`): logits are
 over overlapping windows, resized to the image size and summed over scales; the class is the arg max.
 Images are normalised tensors; padding uses `pad_value` per channel (the official code pads with
 the normalised value of a black pixel, -mean/std).
+
+Two window algorithms, as the two official datasets classes define them (`InferenceConfig.mode`):
+"slide" (the base class, `lib/datasets/base_dataset.py`): windows every 2/3 of the crop, windows
+at the border and small images padded to the crop; "cityscapes" (`lib/datasets/cityscapes.py`'s
+override, the paper's Cityscapes test numbers): scales <= 1 run on the whole image; larger scales
+run non-overlapping crop-sized windows, the last one of each row and column shifted back inside
+the image, with no padding.
 """
 
 from __future__ import annotations
@@ -20,25 +27,28 @@ from torch import nn
 from .losses import upsample_to
 
 
+INFERENCE_MODES = ("whole", "slide", "cityscapes")
+
+
 @dataclass(frozen=True)
 class InferenceConfig:
     """mode: "whole" or "slide" (windows of `crop_size` with `stride`, default 2/3 of the crop).
-    scales: multipliers of the long side `base_size` (None: of the image's own size). flip: add the
-    horizontally flipped pass."""
+    scales: multipliers of the long side `base_size` (None: of the image's own size). flip_test: add
+    the horizontally flipped pass."""
 
     mode: str = "whole"
     crop_size: tuple[int, int] | None = None
     stride: tuple[int, int] | None = None
     scales: tuple[float, ...] = (1.0,)
-    flip: bool = False
+    flip_test: bool = False
     base_size: int | None = None
     align_corners: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in ("whole", "slide"):
-            raise ValueError(f"inference mode must be 'whole' or 'slide', got {self.mode!r}")
-        if self.mode == "slide" and self.crop_size is None:
-            raise ValueError("sliding-window inference needs crop_size (H, W), e.g. the training crop")
+        if self.mode not in INFERENCE_MODES:
+            raise ValueError(f"inference mode must be one of {', '.join(INFERENCE_MODES)}, got {self.mode!r}")
+        if self.mode != "whole" and self.crop_size is None:
+            raise ValueError(f"{self.mode} inference needs crop_size (H, W), e.g. the training crop")
 
     @property
     def window_stride(self) -> tuple[int, int]:
@@ -50,7 +60,7 @@ class InferenceConfig:
 def _forward(model: nn.Module, image: torch.Tensor, config: InferenceConfig) -> torch.Tensor:
     """exp(logits) at the input size, (N, K, H, W); flip-averaged in logit space when asked."""
     logits = upsample_to(_main_output(model(image)), image.shape[-2:], config.align_corners)
-    if config.flip:
+    if config.flip_test:
         flipped = upsample_to(_main_output(model(image.flip(-1))), image.shape[-2:], config.align_corners)
         logits = (logits + flipped.flip(-1)) * 0.5
     return logits.float().exp()
@@ -97,6 +107,27 @@ def sliding_window(model: nn.Module, image: torch.Tensor, config: InferenceConfi
     return (scores / count)[..., :height, :width]
 
 
+def fitted_windows(model: nn.Module, image: torch.Tensor, config: InferenceConfig, num_classes: int) -> torch.Tensor:
+    """The official Cityscapes windows: stride = crop, each window's end clipped to the image and its
+    start moved back to end - crop (so the last window overlaps its neighbour), no padding; scores
+    averaged where windows overlap. (N, 3, H, W) -> (N, K, H, W)."""
+    crop_h, crop_w = config.crop_size
+    height, width = image.shape[-2:]
+    # Official: ceil((H - crop) / stride) + 1 windows; max(.., 0) keeps one window on an image smaller
+    # than the crop, where the official count can reach 0 (and divides by zero).
+    rows = math.ceil(max(height - crop_h, 0) / crop_h) + 1
+    cols = math.ceil(max(width - crop_w, 0) / crop_w) + 1
+    scores = image.new_zeros(image.shape[0], num_classes, height, width)
+    count = image.new_zeros(1, 1, height, width)
+    for row in range(rows):
+        for col in range(cols):
+            bottom, right = min(row * crop_h + crop_h, height), min(col * crop_w + crop_w, width)
+            top, left = max(bottom - crop_h, 0), max(right - crop_w, 0)
+            scores[..., top:bottom, left:right] += _forward(model, image[..., top:bottom, left:right], config)
+            count[..., top:bottom, left:right] += 1
+    return scores / count
+
+
 def _rescale(image: torch.Tensor, scale: float, base_size: int | None) -> torch.Tensor:
     """Resize so the long side is base_size * scale (rounded half up), keeping the aspect ratio."""
     height, width = image.shape[-2:]
@@ -131,6 +162,8 @@ def predict_scores(
         scaled = _rescale(image, scale, config.base_size)
         if config.mode == "slide":
             scores = sliding_window(model, scaled, config, num_classes, pad)
+        elif config.mode == "cityscapes" and scale > 1.0:
+            scores = fitted_windows(model, scaled, config, num_classes)
         else:
             scores = _forward(model, scaled, config)
         scores = upsample_to(scores, output_size, config.align_corners)

@@ -1,6 +1,12 @@
 """Segmentation losses as in the official HRNet code: cross-entropy with an ignore label, OHEM, and
 the weighted sum over OCR's (auxiliary, main) outputs.
 
+Two quantities are defined so that a recipe trains the same way on 1 or N processes:
+`ohem_min_kept_per_image` (the official MIN_KEPT counts pixels per GPU batch: 131072 for 3 images per
+GPU is 43691 per image), and, with OHEM, the official normalisation of the auxiliary term
+(`CrossEntropy(reduction="none")` added to the OHEM scalar and averaged over every pixel, ignored
+ones included: `aux_normalization="all_pixels"`).
+
 Logits at stride 4 are upsampled (bilinear, the model's align_corners) to the label size before the
 loss, as the official criterion does.
 """
@@ -12,6 +18,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+AUX_NORMALIZATIONS = ("all_pixels", "labelled")
 
 
 def upsample_to(logits: torch.Tensor, size: Sequence[int], align_corners: bool) -> torch.Tensor:
@@ -34,11 +43,21 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, ignore_index: i
     return F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
 
 
+def cross_entropy_all_pixels(logits: torch.Tensor, target: torch.Tensor, *, ignore_index: int,
+                             weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum of the (class-weighted) per-pixel losses over labelled pixels divided by the number of
+    all pixels, ignored ones included: the official auxiliary term beside OHEM, whose per-pixel map
+    (reduction "none", 0 at ignored pixels) is averaged with `loss.mean()`."""
+    losses = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction="none")
+    return losses.mean()
+
+
 def ohem_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, ignore_index: int, thresh: float = 0.9,
                        min_kept: int = 131072, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Online hard example mining (official `OhemCrossEntropy`): average the loss over the labelled
     pixels whose probability for their true class is below max(thresh, p_k), where p_k is the
-    `min_kept`-th smallest such probability in the batch, so at least ~min_kept pixels are kept.
+    `min_kept`-th smallest such probability in the batch, so at least ~min_kept pixels are kept
+    (`min_kept` counts pixels of this forward pass; `SegmentationLoss` scales it per image).
     """
     valid = target != ignore_index
     if not valid.any():
@@ -59,7 +78,10 @@ class SegmentationLoss(nn.Module):
     """Weighted sum of per-output losses: (aux, main) for OCR, (main,) for HRNetV2.
 
     The official criterion applies OHEM (when enabled) to the last output only and plain
-    cross-entropy to the others; OCR's weights are (0.4, 1).
+    cross-entropy to the others; OCR's weights are (0.4, 1). With OHEM, `aux_normalization`
+    "all_pixels" divides the auxiliary losses by all pixels (official), "labelled" by the labelled
+    pixels' weight sum (PyTorch's weighted mean, as without OHEM). The OHEM budget of a forward pass
+    is `ohem_min_kept_per_image` x its batch size.
     """
 
     def __init__(
@@ -71,7 +93,8 @@ class SegmentationLoss(nn.Module):
         class_weights: torch.Tensor | None = None,
         ohem: bool = False,
         ohem_thresh: float = 0.9,
-        ohem_min_kept: int = 131072,
+        ohem_min_kept_per_image: int = 43691,
+        aux_normalization: str = "all_pixels",
     ):
         super().__init__()
         self.ignore_index = ignore_index
@@ -79,7 +102,10 @@ class SegmentationLoss(nn.Module):
         self.output_weights = tuple(float(w) for w in output_weights)
         self.ohem = ohem
         self.ohem_thresh = ohem_thresh
-        self.ohem_min_kept = ohem_min_kept
+        if aux_normalization not in AUX_NORMALIZATIONS:
+            raise ValueError(f"aux_normalization must be one of {AUX_NORMALIZATIONS}, got {aux_normalization!r}")
+        self.ohem_min_kept_per_image = ohem_min_kept_per_image
+        self.aux_normalization = aux_normalization
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(self, outputs: torch.Tensor | Sequence[torch.Tensor], target: torch.Tensor
@@ -95,7 +121,11 @@ class SegmentationLoss(nn.Module):
             logits = upsample_to(logits, target.shape[-2:], self.align_corners)
             if self.ohem and index == len(outputs) - 1:
                 loss = ohem_cross_entropy(logits, target, ignore_index=self.ignore_index, thresh=self.ohem_thresh,
-                                          min_kept=self.ohem_min_kept, weight=self.class_weights)
+                                          min_kept=self.ohem_min_kept_per_image * target.shape[0],
+                                          weight=self.class_weights)
+            elif self.ohem and self.aux_normalization == "all_pixels":
+                loss = cross_entropy_all_pixels(logits, target, ignore_index=self.ignore_index,
+                                                weight=self.class_weights)
             else:
                 loss = cross_entropy(logits, target, ignore_index=self.ignore_index, weight=self.class_weights)
             total = total + weight * loss

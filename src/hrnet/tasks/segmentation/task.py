@@ -16,14 +16,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ...data.augment import check_augmentation
 from ...data.io import DataError
-from ...engine.task import Prediction
 from .classes import BUILTIN, ClassList, resolve_classes
-from .data import SegmentationDataset, class_weights, find_pairs
+from .data import SegmentationDataset, check_pairs_exist, class_weights, find_pairs, split_groups
 from .inference import InferenceConfig, predict_labels
 from .losses import SegmentationLoss
 from .metrics import ConfusionMeter
-from .predict import Segmenter, predict_files
+from .predict import SegmentationInference, settings_with
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform, TrainTransform
 
 log = logging.getLogger("hrnet")
@@ -38,9 +38,23 @@ class SegmentationDataConfig:
     `image_dir`/`mask_dir` under root (may contain `{split}`), classes from `classes` or
     ROOT/classes.txt. `classes`: a built-in list (cityscapes, camvid, ade20k) or a class-list file;
     default: the format's own. Sizes are (H, W); `base_size` is the long side at scale 1 (None: the
-    image's own size). Loss: "ce" or "ohem"; `output_weights` weigh the model's outputs (OCR:
-    aux 0.4, main 1). Evaluation: `test_mode` whole or slide (stride `test_stride`, default 2/3 of
-    the crop), `test_scales`, `test_flip`, `test_base_size`. `max_samples` > 0 keeps the first N.
+    image's own size). Loss: "ce" or "ohem" (`ohem_min_kept_per_image`: the official MIN_KEPT divided
+    by the images per GPU; `ohem_aux_normalization`: see `losses.py`); `output_weights` weigh the
+    model's outputs (OCR: aux 0.4, main 1). Evaluation: `test_mode` whole, slide (the official base algorithm: stride
+    `test_stride`, default 2/3 of the crop, padded windows) or cityscapes (the official Cityscapes
+    algorithm: whole image at scales <= 1, fitted crop-sized windows above) with windows of
+    `test_crop_size` (default: the training crop; the official Cityscapes test uses the whole
+    1024x2048 image), `test_scales`, `test_flip`, `test_base_size`. `class_weights`: none, computed
+    from the training masks (enet, median_frequency) or a list of one weight per class. `max_samples` > 0 keeps the first N.
+
+    Small-data augmentation (off by default, as officially): `aspect_range` (a random width/height
+    stretch with the scale), `rotation` (degrees), `color_jitter` ([brightness, contrast, saturation,
+    hue]), `blur` (probability), `cutout` (hole side / shorter side); see transforms.py and
+    `hrnet.data.augment`. `val_groups`: a harder validation that holds out whole groups (sequences,
+    folders) of the TRAIN split: every train pair whose file name starts with one of the prefixes
+    (e.g. CamVid's sequence names "0006R0_"), or whose path below data.root contains a folder
+    "PREFIX/" for a prefix ending in "/", is left out of training and evaluated instead of the val
+    split, so the numbers measure scenes the model never saw.
     """
 
     format: Literal["cityscapes", "ade20k", "camvid", "generic"] = "generic"
@@ -53,27 +67,42 @@ class SegmentationDataConfig:
     ignore_index: int = 255
     crop_size: tuple[int, int] = (512, 1024)
     base_size: int | None = 2048
-    scale_range: tuple[float, float] = (0.5, 2.0)
+    scale_range: tuple[float, float] = (0.5, 2.1)  # official: 0.5 + randint(0, 16) / 10
     flip: bool = True
     photometric: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    class_weights: Literal["none", "enet", "median_frequency"] = "none"
+    class_weights: Literal["none", "enet", "median_frequency"] | list[float] = "none"
     loss: Literal["ce", "ohem"] = "ce"
     ohem_thresh: float = 0.9
-    ohem_min_kept: int = 131072
+    ohem_min_kept_per_image: int = 43691  # official MIN_KEPT 131072 per GPU batch of 3 images
+    ohem_aux_normalization: Literal["all_pixels", "labelled"] = "all_pixels"
     output_weights: list[float] = field(default_factory=lambda: [0.4, 1.0])
-    test_mode: Literal["whole", "slide"] = "whole"
+    test_mode: Literal["whole", "slide", "cityscapes"] = "whole"
     test_base_size: int | None = None
     test_scales: list[float] = field(default_factory=lambda: [1.0])
     test_flip: bool = False
     test_stride: tuple[int, int] | None = None
+    test_crop_size: tuple[int, int] | None = None  # windows of slide/cityscapes (None: crop_size)
     max_samples: int = 0
+    aspect_range: tuple[float, float] = (1.0, 1.0)
+    rotation: float = 0.0
+    color_jitter: tuple[float, float, float, float] | None = None
+    blur: float = 0.0
+    cutout: float = 0.0
+    val_groups: list[str] | None = None
 
     def __post_init__(self) -> None:
         if min(self.crop_size) < 1 or self.scale_range[0] <= 0 or self.scale_range[0] > self.scale_range[1]:
             raise ValueError(f"crop_size {self.crop_size} must be positive and scale_range {self.scale_range} "
                              "a (low, high) pair of positive scales")
+        if not 0 < self.aspect_range[0] <= self.aspect_range[1]:
+            raise ValueError(f"aspect_range {self.aspect_range} must be a (low, high) pair of positive stretches")
+        if not 0 <= self.rotation <= 180:
+            raise ValueError(f"rotation {self.rotation} must be in [0, 180] degrees")
+        check_augmentation(color_jitter=self.color_jitter, blur=self.blur, cutout=self.cutout)
+        if self.val_groups is not None and (not self.val_groups or not all(self.val_groups)):
+            raise ValueError("val_groups must be a non-empty list of non-empty prefixes (e.g. [0006R0_]), or null")
         if not self.test_scales or min(self.test_scales) <= 0:
             raise ValueError(f"test_scales {self.test_scales} must be a non-empty list of positive scales")
 
@@ -127,13 +156,23 @@ class SegmentationTask:
         data = self.data
         if not data.root:
             raise DataError("data.root is empty: set it to the dataset folder (e.g. --set data.root=/data/cityscapes)")
-        pairs = find_pairs(data.format, data.root, split, image_dir=data.image_dir, mask_dir=data.mask_dir)
+        if split not in ("train", "val"):
+            raise ValueError(f"unknown split {split!r}: train or val")
+        if data.val_groups:  # both sets come from the train split, whole groups held out
+            pairs = find_pairs(data.format, data.root, "train", image_dir=data.image_dir, mask_dir=data.mask_dir)
+            kept, held_out = split_groups(pairs, data.val_groups, root=data.root)
+            pairs = kept if split == "train" else held_out
+        else:
+            pairs = find_pairs(data.format, data.root, split, image_dir=data.image_dir, mask_dir=data.mask_dir)
         if data.max_samples:
             pairs = pairs[: data.max_samples]
+        check_pairs_exist(pairs, f"the {split} set")
         if split == "train":
             transform = TrainTransform(crop_size=data.crop_size, ignore_index=self.classes.ignore_index,
                                        base_size=data.base_size, scale_range=data.scale_range, flip=data.flip,
-                                       photometric=data.photometric, mean=data.mean, std=data.std)
+                                       photometric=data.photometric, mean=data.mean, std=data.std,
+                                       aspect_range=data.aspect_range, rotation=data.rotation,
+                                       color_jitter=data.color_jitter, blur=data.blur, cutout=data.cutout)
         else:
             transform = EvalTransform(base_size=data.test_base_size, mean=data.mean, std=data.std)
         dataset = SegmentationDataset(pairs=pairs, classes=self.classes, transform=transform)
@@ -143,14 +182,19 @@ class SegmentationTask:
 
     def _build_criterion(self, train_set: SegmentationDataset | None) -> SegmentationLoss:
         weights = None
-        if self.data.class_weights != "none" and train_set is not None:
+        if isinstance(self.data.class_weights, list):
+            weights = torch.tensor(self.data.class_weights, dtype=torch.float32)
+            if len(weights) != self.classes.num_classes:
+                raise DataError(f"data.class_weights has {len(weights)} values for {self.classes.num_classes} classes")
+        elif self.data.class_weights != "none" and train_set is not None:
             counts = train_set.class_pixel_counts()
             weights = torch.from_numpy(class_weights(counts, self.data.class_weights))
             log.info("class weights (%s): %s", self.data.class_weights, [round(float(w), 3) for w in weights])
         return SegmentationLoss(ignore_index=self.classes.ignore_index, align_corners=self.align_corners,
                                 output_weights=self.data.output_weights, class_weights=weights,
                                 ohem=self.data.loss == "ohem", ohem_thresh=self.data.ohem_thresh,
-                                ohem_min_kept=self.data.ohem_min_kept)
+                                ohem_min_kept_per_image=self.data.ohem_min_kept_per_image,
+                                aux_normalization=self.data.ohem_aux_normalization)
 
     def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         """Stack images (N, 3, H, W) and masks (N, H, W); samples of different sizes are padded
@@ -182,25 +226,36 @@ class SegmentationTask:
 
     def inference_config(self) -> InferenceConfig:
         data = self.data
-        return InferenceConfig(mode=data.test_mode, crop_size=data.crop_size, stride=data.test_stride,
-                               scales=tuple(data.test_scales), flip=data.test_flip, base_size=data.test_base_size,
+        return InferenceConfig(mode=data.test_mode, crop_size=data.test_crop_size or data.crop_size,
+                               stride=data.test_stride,
+                               scales=tuple(data.test_scales), flip_test=data.test_flip, base_size=data.test_base_size,
                                align_corners=self.align_corners)
 
     def make_evaluator(self, device: torch.device) -> "SegmentationEvaluator":
         return SegmentationEvaluator(task=self, device=device)
 
-    def predict(self, model: nn.Module, inputs: list[Path], out_dir: Path, **options: Any) -> list[Prediction]:
-        """Colour masks, overlays and label PNGs per image, an overlay MP4 per video (see `predict.py`)."""
-        device = next(model.parameters()).device
-        segmenter = Segmenter(model=model, classes=self.classes, inference=self.inference_config(),
-                              mean=self.data.mean, std=self.data.std, device=device)
-        return predict_files(segmenter, inputs, out_dir, max_frames=options.get("max_frames"))
+    def inference_settings(self) -> InferenceConfig:
+        return self.inference_config()
 
-    @staticmethod
-    def format_prediction(prediction: Prediction) -> str:
-        shares = sorted(prediction.outputs["classes"].items(), key=lambda item: -item[1])[:5]
-        text = ", ".join(f"{name} {100 * share:.1f}%" for name, share in shares)
-        return f"{text} -> {prediction.picture}"
+    def inference(self, model: nn.Module, *, device: torch.device, keep_scores: bool = True,
+                  how: dict[str, Any] | None = None, **options: Any) -> SegmentationInference:
+        """What `hrnet.Predictor` runs: the recipe's test settings with `options` replaced
+        (InferenceConfig field names: mode, scales, flip_test, base_size, crop_size, stride)."""
+        return SegmentationInference(model, classes=self.classes, device=device,
+                                     settings=settings_with(self.inference_config(), options),
+                                     mean=self.data.mean, std=self.data.std, keep_scores=keep_scores, how=how)
+
+
+def inference_how(inference: InferenceConfig, data: SegmentationDataConfig) -> dict[str, Any]:
+    """How evaluation predicts (for the log and the results): mode, scales, flip, windows, val set."""
+    how: dict[str, Any] = {"mode": inference.mode, "scales": list(inference.scales),
+                           "flip": "logits of the image and its mirror averaged" if inference.flip_test else "off",
+                           "base_size": inference.base_size}
+    if inference.mode != "whole":
+        how["window"] = list(inference.crop_size)
+    how["val_set"] = (f"groups {', '.join(data.val_groups)} held out of the train split" if data.val_groups
+                      else "the val split")
+    return how
 
 
 class SegmentationEvaluator:
@@ -217,6 +272,7 @@ class SegmentationEvaluator:
         self.meter = ConfusionMeter(num_classes=task.classes.num_classes, ignore_index=task.classes.ignore_index,
                                     names=task.classes.names, device=device)
         self.pad_value = [-m / s for m, s in zip(task.data.mean, task.data.std)]
+        self.how = inference_how(self.inference, task.data)
 
     def update(self, model: nn.Module, batch: dict[str, Any]) -> None:
         images = batch["image"].to(self.device, non_blocking=True)
