@@ -115,6 +115,11 @@ CASES = [
     ("--set override of a bad key", ["predict", "--checkpoint", "{root}/pose.pth", "--set", "data.sgima=2",
                                      "{root}/good.jpg"], 3, r"unknown key data\.sgima \(did you mean data\.sigma\?\)"),
     ("unknown architecture", ["info", "hrnet_w19"], 3, r"unknown architecture 'hrnet_w19'.*hrnet_w18"),
+    ("run checkpoint with another arch", ["predict", "--checkpoint", "{root}/pose.pth", "--set", "model.arch=hrnet_w32",
+                                          "--set", "model.stages=null", "--set", "model.stem_channels=null",
+                                          "{root}/good.jpg"], 5, r"pose\.pth.*HRNet"),
+    ("crop of one pixel", ["predict", "--checkpoint", "{root}/pose.pth", "--set", "data.input_size=[1,1]",
+                           "{root}/good.jpg"], 3, r"input_size"),
     # operating system
     ("out-dir is a file", ["predict", "--checkpoint", "{root}/pose.pth", "{root}/good.jpg", "-o", "{root}/good.jpg"],
      8, r"good\.jpg: a file stands where a folder should be"),
@@ -174,3 +179,53 @@ def test_disk_full_and_missing_runtime_are_one_line(files, tmp_path, capsys, mon
     code, err = _run(["predict", "--checkpoint", str(files / "pose.pth"), str(files / "good.jpg"), "-o",
                       str(tmp_path / "out"), "--runtime", "openvino"], capsys)
     assert code == 6 and "pip install" in err and "openvino" in err
+
+
+# COCO json fields every task reads (pose, bottom-up pose, detection share `hrnet.data.coco`): a wrong one
+# is exit 4 before the first step, naming the file, the record and the field.
+def _coco(root: Path) -> dict:
+    Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(root / "a.jpg")
+    person = {"id": 5, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 400.0, "bbox": [10, 10, 20, 30],
+              "num_keypoints": 17, "keypoints": [15, 20, 2] * 17}
+    return {"images": [{"id": 1, "file_name": "a.jpg", "width": 80, "height": 60}], "annotations": [person],
+            "categories": [{"id": 1, "name": "person", "keypoints": [str(i) for i in range(17)], "skeleton": []}]}
+
+
+COCO_CASES = [
+    ("image without width", lambda c: c["images"][0].pop("width"), r"images\[0\] \(id 1\) field 'width' lacks it"),
+    ("width a word", lambda c: c["images"][0].update(width="wide"), r"field 'width' holds 'wide' \(str\)"),
+    ("no image_id", lambda c: c["annotations"][0].pop("image_id"), r"annotations\[0\] \(id 5\) field 'image_id'"),
+    ("unknown image_id", lambda c: c["annotations"][0].update(image_id=9), r"names image 9, which is not in 'images'"),
+    ("bbox a string", lambda c: c["annotations"][0].update(bbox="10,10,20,30"), r"field 'bbox' holds '10,10,20,30'"),
+    ("bbox of length 2", lambda c: c["annotations"][0].update(bbox=[10, 10]), r"field 'bbox' holds \[10, 10\]"),
+    ("NaN keypoint", lambda c: c["annotations"][0]["keypoints"].__setitem__(4, float("nan")),
+     r"field 'keypoints' holds a NaN or a non-number"),
+    ("short keypoints", lambda c: c["annotations"][0].update(keypoints=[1, 2, 2]), r"'keypoints' holds 3 values"),
+    ("annotations missing", lambda c: c.pop("annotations"), r"'annotations'"),
+]
+
+
+# Detection reads no keypoints and takes the image size from the pixels; bottom-up pose reads no boxes.
+NOT_READ = {"detection": ("NaN keypoint", "short keypoints", "image without width", "width a word"),
+            "bottom_up_pose": ("bbox a string", "bbox of length 2"), "pose": ()}
+COCO_TASK_CASES = [pytest.param(task, *case, id=f"{task}: {case[0]}") for task in NOT_READ for case in COCO_CASES
+                   if case[0] not in NOT_READ[task]]
+
+
+@pytest.mark.parametrize("task, case, change, message", COCO_TASK_CASES)
+def test_bad_coco_fields_name_the_record_before_training(task, case, change, message, tmp_path, capsys):
+    coco = _coco(tmp_path)
+    change(coco)
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    data = {"train_annotations": str(tmp_path / "bad.json"), "train_images": str(tmp_path),
+            "val_annotations": str(tmp_path / "bad.json"), "val_images": str(tmp_path)}
+    if task == "detection":
+        data = {"train": str(tmp_path / "bad.json"), "val": str(tmp_path / "bad.json")}
+    recipe = {"task": task, "model": {"arch": "hrnet_w18_small_v1", "stages": TINY_STAGES, "stem_channels": 16},
+              "data": data, "train": {"epochs": 1, "batch_size": 1, "workers": 0, "device": "cpu"}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    code, err = _run(["train", "-c", str(tmp_path / "recipe.yaml"), "--out-dir", str(tmp_path / "run")], capsys)
+    import re
+
+    assert code == 4 and "bad.json" in err and re.search(message, err), err
+    assert not (tmp_path / "run" / "last.pth").exists()

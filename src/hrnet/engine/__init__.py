@@ -68,8 +68,9 @@ _LAZY = {
                      "TrainConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config"), "config"),
     **dict.fromkeys(("CHECKPOINT_FORMAT", "config_from_checkpoint", "load_for_inference", "load_run_checkpoint"), "runs"),
     "TrainingInterrupted": "interrupt",
-    **dict.fromkeys(("TrainingDiverged", "build_loader", "evaluate", "fit", "plot_curves", "prepare", "prepare_model",
+    **dict.fromkeys(("TrainingDiverged", "build_loader", "evaluate", "fit", "prepare", "prepare_model",
                      "train_one_epoch"), "trainer"),
+    "plot_curves": "runlog",
 }
 
 

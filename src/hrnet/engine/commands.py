@@ -37,7 +37,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .interrupt import TrainingInterrupted
     from .runs import config_from_checkpoint, load_run_checkpoint
-    from .trainer import check_run_dir, fit, summary_line
+    from .progress import summary_line
+    from .trainer import check_run_dir, fit
 
     overrides = _overrides(args)
     if args.config is None:
@@ -62,7 +63,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import distributed as dist_utils
     from .runs import load_for_inference
-    from .trainer import build_loader, evaluate, progress_enabled
+    from .progress import progress_enabled
+    from .trainer import build_loader, evaluate
 
     on_runtime = args.runtime != "torch" or args.precision != "fp32"
     # onnxruntime and OpenVINO run on the CPU: inputs go there.

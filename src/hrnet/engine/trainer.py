@@ -41,8 +41,8 @@ from .interrupt import TrainingInterrupted
 from .optim import build_optimizer, build_scheduler
 from .pieces import (autocast, enable_grad_checkpointing, model_spec, rng_state, seed_everything,  # noqa: F401
                      set_rng_state, unwrap)
-from .progress import line_interval, progress, progress_enabled, summary_line  # noqa: F401 (re-exported)
-from .runlog import TIMING_KEYS, JsonLog, Meter, plot_curves  # noqa: F401 (re-exported)
+from .progress import line_interval, progress, progress_enabled
+from .runlog import JsonLog, Meter, plot_curves
 from .runs import CHECKPOINT_FORMAT, load_run_checkpoint
 
 log = logging.getLogger("hrnet")

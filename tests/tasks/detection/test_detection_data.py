@@ -63,9 +63,9 @@ def test_collate_keeps_different_sizes_as_lists(tiny_coco):
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.pop("annotations"), "'annotations' is missing"),
-    (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "annotations[0] (id 1) needs bbox"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "annotations[0] (id 1) field 'bbox' holds [1, 2, 3]"),
     (lambda d: d["annotations"][0].update(category_id=99), "category_id 99"),
-    (lambda d: d["annotations"][0].update(image_id=99), "image_id 99"),
+    (lambda d: d["annotations"][0].update(image_id=99), "field 'image_id' names image 99, which is not in 'images'"),
 ])
 def test_bad_json_names_the_field(tiny_coco, change, message):
     data = json.loads(tiny_coco.read_text())

@@ -37,7 +37,7 @@ def test_bad_coco_files_name_the_problem(tmp_path, coco_dir):
     coco["annotations"][1]["keypoints"] = coco["annotations"][1]["keypoints"][:-3]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(coco))
-    with pytest.raises(DataError, match=rf"annotation {coco['annotations'][1]['id']} field 'keypoints'"):
+    with pytest.raises(DataError, match=rf"\(id {coco['annotations'][1]['id']}\) field 'keypoints' holds 48 values"):
         load_coco_keypoints(bad, coco_dir, metadata=COCO_KEYPOINTS, aspect_ratio=0.75)
     with pytest.raises(DataError, match="17 keypoints but the metadata 'mpii' has 16"):
         load_coco_keypoints(coco_dir / "test_coco.json", coco_dir, metadata=MPII_KEYPOINTS, aspect_ratio=0.75)

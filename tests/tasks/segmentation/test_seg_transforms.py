@@ -100,3 +100,13 @@ def test_the_default_and_official_recipes_draw_scales_up_to_2_1():
     torch.manual_seed(0)
     sizes = {transform.random_scale(image, labels)[0].shape[0] for _ in range(400)}
     assert sizes == set(range(50, 211, 10))
+
+
+def test_a_one_pixel_crop_gives_tensors():
+    """A 1x1 flipped crop is a view numpy calls contiguous but with a negative stride: it must be copied."""
+    transform = TrainTransform(crop_size=(1, 1), ignore_index=255)
+    rng = np.random.default_rng(0)
+    image, labels = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8), np.zeros((40, 50), np.uint8)
+    torch.manual_seed(0)
+    shapes = {tuple(t.shape) for _ in range(12) for t in transform(image, labels)}
+    assert shapes == {(3, 1, 1), (1, 1)}

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hrnet.data.coco import check_coco
 from hrnet.data.io import DataError, read_image
 
 from ..pose.data import person_category_ids, read_json, to_tensor
@@ -73,6 +74,7 @@ def load_coco_images(annotation_file: str | os.PathLike, image_dir: str | os.Pat
             coco.get("annotations"), list):
         raise DataError(f"{path} is not a COCO keypoints file: it needs the lists 'images' and 'annotations'")
     people = person_category_ids(coco, path, metadata)
+    check_coco(coco, path, keypoints=metadata.num_keypoints, people=people, boxes=False)
     images = dict(_image_entry(image, path, i) for i, image in enumerate(coco["images"]))
     joints: dict[int, list[np.ndarray]] = {i: [] for i in images}
     ignore: dict[int, list[Any]] = {i: [] for i in images}

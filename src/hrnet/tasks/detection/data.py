@@ -23,6 +23,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
+from hrnet.data.coco import check_coco, report_dropped
 from hrnet.data.io import DataError, read_image, read_json
 
 BACKGROUND_NAMES = ("_background_", "background")
@@ -40,18 +41,9 @@ def read_instances(path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(data.get(key), list):
             raise DataError(f"{path}: the field {key!r} is missing or not a list; a COCO instances json "
                             "has images, annotations and categories")
-    for index, image in enumerate(data["images"]):
-        for key in ("id", "file_name"):
-            if key not in image:
-                raise DataError(f"{path}: images[{index}] has no {key!r}")
+    check_coco(data, path, sizes=False)
     known = {c.get("id") for c in data["categories"]}
     for index, ann in enumerate(data["annotations"]):
-        bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4):
-            raise DataError(f"{path}: annotations[{index}] (id {ann.get('id')}) needs bbox [x, y, width, height], "
-                            f"got {bbox!r}")
-        if "image_id" not in ann:
-            raise DataError(f"{path}: annotations[{index}] (id {ann.get('id')}) has no field 'image_id'")
         if ann.get("category_id") not in known:
             raise DataError(f"{path}: annotations[{index}] has category_id {ann.get('category_id')!r}, "
                             f"which is not in categories")
@@ -130,6 +122,8 @@ class CocoDetection(Dataset):
                                 f"{ann['image_id']!r}, which is not in images")
             if not ann.get("iscrowd", 0) and ann["category_id"] in self.label_of:
                 by_image[ann["image_id"]].append(ann)
+        report_dropped(self.annotations, [ann.get("id") for anns in by_image.values() for ann in anns
+                                          if min(ann["bbox"][2:]) < 1], "their box is under one pixel wide or high")
         self.images = [image for image in data["images"] if by_image[image["id"]] or not skip_empty]
         self.instances = [by_image[image["id"]] for image in self.images]
         if check_files:

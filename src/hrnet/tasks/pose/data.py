@@ -6,6 +6,7 @@ builds heatmap targets from them, exactly as the official `JointsDataset`.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,14 @@ from torch.utils.data import Dataset
 
 from hrnet.data.augment import cutout
 from hrnet.data import IMAGENET_MEAN, IMAGENET_STD
+from hrnet.data.coco import check_coco, check_detection, report_dropped
 from hrnet.data.io import DataError, read_image, read_json
 
 from .metadata import KeypointMetadata
 from .targets import gaussian_heatmaps
 from .transforms import Augmentation, apply_affine, augment, box_to_center_scale, crop, udp_crop
+
+log = logging.getLogger("hrnet")
 
 
 
@@ -68,6 +72,10 @@ def _clean_box(box: Sequence[float], width: int, height: int) -> list[float] | N
     return None
 
 
+class _EmptyBox(Exception):
+    """The annotation's box has no area inside the image: left out, as the official loader does."""
+
+
 def _gt_record(ann: dict, image: dict, image_dir: Path, path: Path, metadata: KeypointMetadata,
                aspect_ratio: float) -> PersonRecord | None:
     keypoints = ann.get("keypoints")
@@ -78,7 +86,9 @@ def _gt_record(ann: dict, image: dict, image_dir: Path, path: Path, metadata: Ke
         raise DataError(f"{path}: annotation {ann.get('id')} has no field 'bbox' ([x, y, w, h])")
     keypoints = np.asarray(keypoints, dtype=np.float32).reshape(-1, 3)
     box = _clean_box(ann["bbox"], int(image["width"]), int(image["height"]))
-    if box is None or keypoints.max() == 0:  # the official loader keeps only labelled persons
+    if box is None:
+        raise _EmptyBox
+    if keypoints.max() == 0:  # the official loader keeps only labelled persons
         return None
     center, scale = box_to_center_scale(box, aspect_ratio)
     return PersonRecord(image=image_dir / image["file_name"], image_id=int(image["id"]), center=center, scale=scale,
@@ -98,20 +108,23 @@ def load_coco_keypoints(annotation_file: str | os.PathLike, image_dir: str | os.
     if not isinstance(coco, dict) or "images" not in coco or "annotations" not in coco:
         raise DataError(f"{path} is not a COCO keypoints file: it needs 'images' and 'annotations'")
     person_ids = person_category_ids(coco, path, metadata)
-    images = {int(im["id"]): im for im in coco["images"]}
+    check_coco(coco, path, keypoints=metadata.num_keypoints, people=person_ids)
+    images = {im["id"]: im for im in coco["images"]}
     image_dir = Path(image_dir)
     if detections is not None:
         return _detection_records(detections, images, image_dir, person_ids, metadata, aspect_ratio, score_threshold)
-    records = []
+    records, empty = [], []
     for ann in coco["annotations"]:
         if ann.get("category_id", 1) not in person_ids or ann.get("iscrowd", 0):
             continue
-        image = images.get(int(ann["image_id"]))
-        if image is None:
-            raise DataError(f"{path}: annotation {ann.get('id')} names image_id {ann['image_id']}, not in 'images'")
-        record = _gt_record(ann, image, image_dir, path, metadata, aspect_ratio)
+        try:
+            record = _gt_record(ann, images[ann["image_id"]], image_dir, path, metadata, aspect_ratio)
+        except _EmptyBox:
+            empty.append(ann.get("id"))
+            continue
         if record is not None:
             records.append(record)
+    report_dropped(path, empty, "their box has no area inside the image (as in the official loader)")
     return records
 
 
@@ -123,12 +136,10 @@ def _detection_records(detections: str | os.PathLike, images: dict[int, dict], i
         raise DataError(f"{detections} must be a COCO results list of {{image_id, category_id, bbox, score}}")
     records = []
     for i, det in enumerate(results):
-        missing = {"image_id", "bbox", "score"} - set(det)
-        if missing:
-            raise DataError(f"{detections}: entry {i} lacks field(s) {sorted(missing)}")
+        check_detection(det, i, detections)
         if det.get("category_id", 1) not in person_ids or det["score"] < score_threshold:
             continue
-        image = images.get(int(det["image_id"]))
+        image = images.get(det["image_id"])
         if image is None:
             raise DataError(f"{detections}: entry {i} names image_id {det['image_id']}, not in the annotation file")
         center, scale = box_to_center_scale(det["bbox"], aspect_ratio)
@@ -136,6 +147,11 @@ def _detection_records(detections: str | os.PathLike, images: dict[int, dict], i
         records.append(PersonRecord(image=image_dir / image["file_name"], image_id=int(image["id"]), center=center,
                                     scale=scale, joints=np.zeros((k, 2), np.float32), visible=np.ones(k, np.float32),
                                     score=float(det["score"]), extra={"box": list(det["bbox"])}))
+    without = sorted(set(images) - {record.image_id for record in records})
+    if without:
+        log.warning("%s: %d of %d image(s) have no person box scoring >= %g (image ids %s); they get no "
+                    "keypoints", detections, len(without), len(images), score_threshold,
+                    ", ".join(map(str, without[:5])) + (", ..." if len(without) > 5 else ""))
     return records
 
 

@@ -108,7 +108,7 @@ class TrainTransform:
             image = photometric_jitter(image)
         image = Photometric(color_jitter=self.color_jitter, blur=self.blur)(image)
         if self.flip and torch.rand(()) < 0.5:
-            image, labels = image[:, ::-1], labels[:, ::-1]
+            image, labels = image[:, ::-1].copy(), labels[:, ::-1].copy()  # a 1-wide view keeps its -1 stride
         image_t = cutout(normalize(image, self.mean, self.std), self.cutout)
         return image_t, torch.from_numpy(np.ascontiguousarray(labels))
 
