@@ -2,7 +2,8 @@
 
 Command line (`hrnet.engine.commands`)::
 
-    hrnet train --config recipes/classification/hrnet_w18.yaml [--set train.epochs=2 ...] [--out-dir DIR] [--resume]
+    hrnet train --config recipes/classification/hrnet_w18.yaml [--set train.epochs=2 --set ...] [--out-dir DIR]
+                [--resume]
     torchrun --nproc_per_node=4 -m hrnet train --config ...        # DDP: gloo on CPU, nccl on GPU
     hrnet eval --checkpoint DIR/best.pth [--set data.val=...]        # the recipe comes from the checkpoint
     hrnet predict IMAGES_OR_FOLDERS_OR_VIDEOS... --checkpoint DIR/best.pth [--out-dir OUT]
@@ -66,7 +67,8 @@ accumulation steps), so the same recipe gives the same optimisation on 1 or N pr
 _LAZY = {
     **dict.fromkeys(("ConfigError", "EvalConfig", "ModelConfig", "OptimizerConfig", "RunConfig", "ScheduleConfig",
                      "TrainConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config"), "config"),
-    **dict.fromkeys(("CHECKPOINT_FORMAT", "config_from_checkpoint", "load_for_inference", "load_run_checkpoint"), "runs"),
+    **dict.fromkeys(("CHECKPOINT_FORMAT", "config_from_checkpoint", "load_for_inference", "load_run_checkpoint"),
+                    "runs"),
     "TrainingInterrupted": "interrupt",
     **dict.fromkeys(("TrainingDiverged", "build_loader", "evaluate", "fit", "prepare", "prepare_model",
                      "train_one_epoch"), "trainer"),

@@ -170,7 +170,8 @@ def _report(result: dict[str, Any], floor: float) -> str:
         f"  hrnet eval --checkpoint {run}/best.pth",
         f"  hrnet predict --checkpoint {run}/best.pth IMAGES_OR_VIDEOS --out-dir predictions",
         "on your own data (images/train, masks/train, images/val, masks/val, classes.txt under ROOT):",
-        f"  hrnet train --config {result['recipe']} --set data.root=ROOT data.crop_size=[512,512] --out-dir my-run",
+        f"  hrnet train --config {result['recipe']} --set data.root=ROOT --set 'data.crop_size=[512,512]' "
+        "--out-dir my-run",
         "on CamVid or Cityscapes: recipes/segmentation/*.yaml with --set data.root=PATH",
     ])
 
