@@ -21,28 +21,7 @@ import torch
 import hrnet
 from hrnet.data.io import read_image
 from hrnet.engine import config_from_dict, fit
-from hrnet.engine.testing import coco_padded_to_squares
-
-CHANNELS = [16, 32, 64, 128]
-
-
-def recipe(annotations: Path, steps: int) -> dict:
-    stages = [{"modules": 1, "block": "bottleneck", "blocks": [1], "channels": CHANNELS[:1]}] + [
-        {"modules": 1, "block": "basic", "blocks": [1] * n, "channels": CHANNELS[:n]} for n in (2, 3, 4)]
-    epochs = steps // 10
-    return {
-        "task": "bottom_up_pose",
-        "model": {"arch": "hrnet_w18_small_v1", "stem_channels": 32, "stages": stages},
-        "data": {"train_annotations": str(annotations), "train_images": str(annotations.parent),
-                 "val_annotations": str(annotations), "val_images": str(annotations.parent), "train_repeat": 10,
-                 "input_size": 320, "max_rotation": 0.0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0.0,
-                 "flip": 0.0, "test": {"flip": False}},
-        "optimizer": {"name": "adam", "lr": 0.005, "weight_decay": 0.0},
-        "schedule": {"name": "multistep", "milestones": [int(epochs * 0.8)], "gamma": 0.1, "warmup_iters": 20},
-        "train": {"epochs": epochs, "batch_size": 4, "workers": 0, "device": "cpu", "plot": False, "seed": 0},
-        "eval": {"every": epochs},
-    }
-
+from hrnet.engine.testing import coco_padded_to_squares, memorising_bottom_up_recipe
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         annotations = coco_padded_to_squares(args.data, work)
-        summary = fit(config_from_dict(recipe(annotations, args.steps)), work / "run")
+        summary = fit(config_from_dict(memorising_bottom_up_recipe(annotations, steps=args.steps)), work / "run")
         print("COCO AP on the sample:", round(summary["metrics"]["AP"], 4))
         people = hrnet.Predictor(work / "run" / "last.pth", device="cpu")(work / args.image)
         picture = people.draw()

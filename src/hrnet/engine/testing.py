@@ -132,3 +132,26 @@ def coco_padded_to_squares(coco_dir: str | os.PathLike, dest: str | os.PathLike,
         write_image(dest / image["file_name"], square)
     (dest / "square.json").write_text(json.dumps(data))
     return dest / "square.json"
+
+
+def memorising_bottom_up_recipe(annotations: str | os.PathLike, *, steps: int = 600, repeat: int = 10) -> dict:
+    """A small HigherHRNet that memorises the (square-padded) COCO sample of `coco_padded_to_squares`:
+    the official targets, losses and factors, the augmentation off, so no flip test. 4 images x
+    `repeat` passes: one batch of 4 per step. Used by the slow AP test and the README's picture."""
+    folder = str(Path(annotations).parent)
+    channels = [16, 32, 64, 128]
+    stages = [{"modules": 1, "block": "bottleneck", "blocks": [1], "channels": channels[:1]}] + [
+        {"modules": 1, "block": "basic", "blocks": [1] * n, "channels": channels[:n]} for n in (2, 3, 4)]
+    epochs = steps // repeat
+    return {
+        "task": "bottom_up_pose",
+        "model": {"arch": "hrnet_w18_small_v1", "stem_channels": 32, "stages": stages},
+        "data": {"train_annotations": str(annotations), "train_images": folder,
+                 "val_annotations": str(annotations), "val_images": folder, "train_repeat": repeat,
+                 "input_size": 320, "max_rotation": 0.0, "min_scale": 1.0, "max_scale": 1.0, "max_translate": 0.0,
+                 "flip": 0.0, "test": {"flip": False}},
+        "optimizer": {"name": "adam", "lr": 0.005, "weight_decay": 0.0},
+        "schedule": {"name": "multistep", "milestones": [int(epochs * 0.8)], "gamma": 0.1, "warmup_iters": 20},
+        "train": {"epochs": epochs, "batch_size": 4, "workers": 0, "device": "cpu", "plot": False, "seed": 0},
+        "eval": {"every": epochs},
+    }
