@@ -110,6 +110,24 @@ def test_missing_runtime_names_the_pip_command(model, cached, monkeypatch):
         load_runtime(model, runtime="openvino", cache=cached, name="seg")
 
 
+def test_other_calibration_inputs_quantize_again(model, tmp_path, caplog):
+    generator = torch.Generator().manual_seed(0)
+    first = [torch.randn(2, 3, 64, 64, generator=generator)]
+    second = [torch.randn(2, 3, 64, 64, generator=generator) * 3]
+    options = dict(runtime="onnxruntime", precision="int8", cache=tmp_path, name="seg", check=False)
+    load_runtime(model, calibration=first, **options)
+    int8 = tmp_path / "seg-dynamic-int8.onnx"
+    quantized = int8.read_bytes()
+    # The same inputs, or none, reuse the file; other inputs replace it and say so.
+    assert load_runtime(model, calibration=first, **options).report.exported == []
+    assert load_runtime(model, **options).report.exported == []
+    with caplog.at_level(logging.WARNING, logger="hrnet"):
+        again = load_runtime(model, calibration=second, **options)
+    assert "other calibration inputs than it was quantized on; quantizing again" in caplog.text
+    assert again.report.exported[-1].startswith("quantized") and int8.read_bytes() != quantized
+    assert load_runtime(model, calibration=second, **options).report.exported == []
+
+
 def test_int8_needs_usable_calibration_images(model, cached, tmp_path):
     with pytest.raises(DataError, match="needs calibration batches"):
         load_runtime(model, runtime="onnxruntime", precision="int8", cache=cached, name="seg")

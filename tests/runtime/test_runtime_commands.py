@@ -50,6 +50,16 @@ def test_export_int8_with_eval_prints_checks_kept_ops_and_metrics(run, tmp_path,
     assert "exported" not in capsys.readouterr().out.split("wrote")[0]
 
 
+def test_export_int8_calibrates_on_the_runs_own_val_inputs(run, tmp_path, capsys):
+    checkpoint, _ = run
+    code = export(["--checkpoint", str(checkpoint), "--int8", "--calibrate", "recipe:val", "--calibration-limit", "6",
+                   "-o", str(tmp_path / "model.onnx")])
+    assert code == 0, capsys.readouterr().out
+    meta = json.loads((tmp_path / "model.json").read_text())
+    # The recipe's val transform (32x32 crops); one val batch (of 8, the training batch) cut at six samples.
+    assert meta["calibration_shapes"] == ["[6, 3, 32, 32]"] and meta["calibration_batches"] == 1
+
+
 def test_export_openvino_ir(run, tmp_path, capsys):
     pytest.importorskip("openvino")
     checkpoint, _ = run
@@ -62,7 +72,7 @@ def test_export_openvino_ir(run, tmp_path, capsys):
 def test_export_arguments_are_checked(run, tmp_path, capsys):
     checkpoint, _ = run
     assert export(["--checkpoint", str(checkpoint), "--int8", "-o", str(tmp_path / "m.onnx")]) == 3
-    assert "--int8 needs --calibrate IMAGES_DIR" in capsys.readouterr().err
+    assert "--int8 needs --calibrate SOURCE" in capsys.readouterr().err
     assert export(["--checkpoint", str(checkpoint), "--static", "-o", str(tmp_path / "m.onnx")]) == 3
     assert "--static fixes the export's size" in capsys.readouterr().err
     assert export(["hrnet_w18_small_v1", "--checkpoint", str(tmp_path / "none.pth"), "-o",

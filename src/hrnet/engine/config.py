@@ -158,7 +158,8 @@ class TrainConfig:
     all its threads: on a machine shared with other jobs, the time the run itself used; data
     loading counts only with `workers: 0`). `progress_every_seconds` (0: never): without progress
     bars (stderr not a terminal, or `progress: false`), print a progress line (steps, rate, eta)
-    at that interval."""
+    at that interval. `channels_last`: weights and 4-D batch tensors in NHWC memory order, the
+    same values computed faster by oneDNN on CPU (BENCHMARKS.md); checkpoints are saved NCHW."""
 
     epochs: int = 100
     batch_size: int = 128
@@ -179,6 +180,7 @@ class TrainConfig:
     time_budget_minutes: float | None = None
     budget_probe_steps: int = 3
     budget_clock: Literal["wall", "process"] = "wall"
+    channels_last: bool = False
 
 
 @dataclass

@@ -84,3 +84,24 @@ def enable_grad_checkpointing(model: nn.Module) -> int:
             module.grad_checkpointing = True
             count += 1
     return count
+
+
+def to_channels_last(batch: Any) -> Any:
+    """`batch` with every 4-D floating tensor (N, C, H, W) in channels-last memory order, found
+    through dicts, lists and tuples; everything else as it is. The values do not change, only
+    the strides: oneDNN's convolutions run faster on NHWC on CPU (see BENCHMARKS.md)."""
+    if isinstance(batch, torch.Tensor):
+        if batch.dim() == 4 and batch.is_floating_point():
+            return batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, dict):
+        return {key: to_channels_last(value) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)) and not hasattr(batch, "_fields"):
+        return type(batch)(to_channels_last(value) for value in batch)
+    return batch
+
+
+def contiguous_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A state dict with every tensor in the default (NCHW) memory order, as other tools expect
+    of saved weights (safetensors refuses strided tensors)."""
+    return {key: value.contiguous() if isinstance(value, torch.Tensor) else value for key, value in state.items()}

@@ -39,8 +39,8 @@ from .config import RunConfig, config_to_dict, dump_config
 from .ema import ModelEma
 from .interrupt import TrainingInterrupted
 from .optim import build_optimizer, build_scheduler
-from .pieces import (autocast, enable_grad_checkpointing, model_spec, rng_state, seed_everything,  # noqa: F401
-                     set_rng_state, unwrap)
+from .pieces import (autocast, contiguous_state, enable_grad_checkpointing, model_spec, rng_state,  # noqa: F401
+                     seed_everything, set_rng_state, to_channels_last, unwrap)
 from .progress import line_interval, progress, progress_enabled
 from .runlog import JsonLog, Meter, plot_curves
 from .runs import CHECKPOINT_FORMAT, load_run_checkpoint
@@ -129,7 +129,7 @@ class Run:
         state = {
             "format": CHECKPOINT_FORMAT,
             "task": self.config.task,
-            "model": self.eval_model.state_dict(),
+            "model": contiguous_state(self.eval_model.state_dict()),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -145,7 +145,7 @@ class Run:
             "config": config_to_dict(self.config),
         }
         if self.ema is not None:
-            state["ema"] = {**self.ema.state_dict(), "trained_model": unwrap(self.model).state_dict()}
+            state["ema"] = {**self.ema.state_dict(), "trained_model": contiguous_state(unwrap(self.model).state_dict())}
         if self.plan is not None:
             state["budget"] = self.plan.state_dict()
         return state
@@ -228,11 +228,14 @@ def build_loader(task: Any, config: RunConfig, split: str, device: torch.device)
 
 
 def prepare_model(task: Any, config: RunConfig, device: torch.device) -> nn.Module:
-    """The task's model on `device`: activation checkpointing, SyncBatchNorm and DDP as configured."""
+    """The task's model on `device`: activation checkpointing, channels-last weights, SyncBatchNorm
+    and DDP as configured."""
     model = task.build_model()
     if config.model.grad_checkpointing and not enable_grad_checkpointing(model):
         log.warning("model.grad_checkpointing: the model holds no HRNet backbone; ignored")
     model.to(device)
+    if config.train.channels_last:
+        model.to(memory_format=torch.channels_last)
     if dist_utils.world_size() > 1:
         if config.model.sync_bn:
             model = dist_utils.convert_sync_batchnorm(model, device)
@@ -375,6 +378,7 @@ def _optimizer_step(run: Run, batches: Any) -> tuple[dict[str, float], float, bo
     part_sums: dict[str, float] = {}
     for micro in range(t.accumulate):
         batch = next(batches)
+        batch = to_channels_last(batch) if t.channels_last else batch
         sync = micro == t.accumulate - 1
         with (contextlib.nullcontext() if sync or not is_ddp else model.no_sync()):
             with autocast(device, t.amp):

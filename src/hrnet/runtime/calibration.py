@@ -8,6 +8,11 @@ pose: the whole picture as one person box, cropped to the input as the top-down 
 person (aspect fit, x1.25), then mean/std; segmentation: the picture resized to the input size,
 then mean/std; detection: RGB in [0, 1] at the picture's size (the detector's own transform
 resizes, normalises and pads it; see `hrnet.runtime.detector_inputs`).
+
+`recipe_batches(config, "val")` instead takes the inputs of a split of the run's own data, exactly
+as evaluation feeds them to the network: for top-down pose these are the person crops, whose
+statistics whole pictures do not share (BENCHMARKS.md: -0.11 AP calibrated on whole pictures,
+-0.008 on person crops). On the command line: `--calibrate recipe:val`.
 """
 
 from __future__ import annotations
@@ -99,3 +104,45 @@ def _size_from(task: str, data: Any) -> tuple[int, int]:
     if data is not None and task == "segmentation":
         return tuple(data.test_crop_size or data.crop_size)
     return DEFAULT_SIZES.get(task, (0, 0))
+
+
+RECIPE_SOURCE = "recipe:"
+RECIPE_TASKS = ("classification", "pose", "segmentation")  # whose batches hold one (N, 3, H, W) input
+
+
+def recipe_batches(config: Any, split: str = "val", *, limit: int = DEFAULT_LIMIT) -> list[torch.Tensor]:
+    """The network inputs (N, 3, H, W) of the first batches of `split` of the run `config`,
+    `limit` samples at most: "val" as evaluation makes them, "train" with the training
+    augmentation (shuffled, so other samples each time)."""
+    from ..engine import build_loader
+
+    if config.task not in RECIPE_TASKS:
+        raise DataError(f"--calibrate {RECIPE_SOURCE}{split}: {config.task} batches are pictures of "
+                        f"their own sizes, not one input tensor; give a folder of typical images instead")
+    if split not in ("train", "val"):
+        raise DataError(f"--calibrate {RECIPE_SOURCE}{split}: the split must be train or val")
+    from ..tasks import get_task
+
+    task = get_task(config.task)(config)
+    loader, _ = build_loader(task, config, split, torch.device("cpu"))
+    batches, count = [], 0
+    for batch in loader:
+        images = batch["image"] if isinstance(batch, dict) else batch[0]
+        batches.append(images[:limit - count])
+        count += len(batches[-1])
+        if count >= limit:
+            break
+    return batches
+
+
+def source_batches(task: str, source: str, *, config: Any = None, input_size: tuple[int, int] | None = None,
+                   limit: int = DEFAULT_LIMIT) -> list[Any]:
+    """What `--calibrate SOURCE` names: `recipe:val` / `recipe:train` (a split of the recipe's
+    data, needs the run's `config`), else a folder of images."""
+    if not source.startswith(RECIPE_SOURCE):
+        return calibration_batches(task, source, input_size=input_size, limit=limit,
+                                   data=None if config is None else config.data)
+    if config is None:
+        raise DataError(f"--calibrate {source}: no recipe to read the data from; give --checkpoint of a run "
+                        "(best.pth / last.pth) or --config RECIPE, or a folder of typical images")
+    return recipe_batches(config, source[len(RECIPE_SOURCE):], limit=limit)

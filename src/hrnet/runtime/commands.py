@@ -62,11 +62,12 @@ def _calibration(args: argparse.Namespace, task_name: str, config: Any) -> list[
     if not args.int8:
         return None
     if args.calibrate is None:
-        raise ConfigError("--int8 needs --calibrate IMAGES_DIR: a folder of 8-64 typical images of the task")
-    from .calibration import calibration_batches
+        raise ConfigError("--int8 needs --calibrate SOURCE: a folder of 8-64 typical images of the task, or "
+                          "recipe:val (the run's own val inputs)")
+    from .calibration import source_batches
 
-    return calibration_batches(task_name, args.calibrate, input_size=args.input, limit=args.calibration_limit,
-                               data=None if config is None else config.data)
+    return source_batches(task_name, args.calibrate, config=config, input_size=args.input,
+                          limit=args.calibration_limit)
 
 
 def _write(source: Path, out: Path, runtime: str) -> list[Path]:
@@ -139,16 +140,21 @@ def runtime_for_eval(model: torch.nn.Module, config: Any, args: argparse.Namespa
     from .load import load_runtime
 
     calibration = None
-    if args.precision == "int8" and args.calibrate is not None:
-        from .calibration import calibration_batches
+    if args.precision == "int8" and args.calibrate is not None:  # else the cached int8 export, if any
+        from .calibration import source_batches
 
-        calibration = calibration_batches(config.task, args.calibrate, data=config.data)
+        calibration = source_batches(config.task, args.calibrate, config=config)
     fast = load_runtime(model, runtime=args.runtime, precision=args.precision, calibration=calibration,
                         cache=cache_beside(args.checkpoint), threads=args.threads)
     report = getattr(fast, "report", None)
     if report is not None:
         log.warning("%s", report)
     return fast
+
+
+CALIBRATE_HELP = ("int8: what to calibrate on: a folder of typical images, or recipe:val / recipe:train, the "
+                  "inputs of the run's own data as evaluation / training makes them (for pose: the person crops); "
+                  "without it a cached int8 export is reused")
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,8 +165,7 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                              "next to the checkpoint)")
     parser.add_argument("--precision", default="fp32", choices=precisions,
                         help="fp32; int8 (onnxruntime/openvino, with --calibrate); fp16/bf16 (torch autocast)")
-    parser.add_argument("--calibrate", default=None, metavar="IMAGES_DIR",
-                        help="int8: a folder of typical images to calibrate on (the first time)")
+    parser.add_argument("--calibrate", default=None, metavar="SOURCE", help=CALIBRATE_HELP)
     parser.add_argument("--threads", type=int, default=None, help="runtime threads (default: torch's)")
 
 
@@ -187,7 +192,7 @@ def add_commands(subparsers: Any) -> None:
     export.add_argument("--format", default="onnx", choices=tuple(FORMATS),
                         help="onnx (checked with onnxruntime) or openvino (IR .xml/.bin, checked with OpenVINO)")
     export.add_argument("--int8", action="store_true", help="static int8 quantization (needs --calibrate)")
-    export.add_argument("--calibrate", default=None, metavar="IMAGES_DIR", help="images to calibrate int8 on")
+    export.add_argument("--calibrate", default=None, metavar="SOURCE", help=CALIBRATE_HELP)
     export.add_argument("--calibration-limit", type=int, default=32, help="at most this many calibration images")
     export.add_argument("--eval", action="store_true", help="also evaluate eager and runtime on the recipe's val set")
     export.add_argument("--output", "-o", required=True, help="the .onnx (or OpenVINO .xml) file to write")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -78,6 +79,17 @@ def ensure_fp32(model: nn.Module, entry: cache_module.Entry, *, source_hash: str
     return meta
 
 
+def calibration_digest(batches: list[Any]) -> str:
+    """sha256 of the calibration inputs' shapes and values (a detector's lists of images too)."""
+    digest = hashlib.sha256()
+    for batch in batches:
+        for tensor in (batch if isinstance(batch, (list, tuple)) else [batch]):
+            tensor = tensor.detach().cpu().float().contiguous()
+            digest.update(str(list(tensor.shape)).encode())
+            digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def ensure_int8(fp32: cache_module.Entry, entry: cache_module.Entry, *, source_hash: str,
                 calibration: list[torch.Tensor] | None, report: Any) -> dict[str, Any]:
     """The sidecar of the int8 QDQ file at `entry`, quantizing the float32 file when absent or stale."""
@@ -85,8 +97,13 @@ def ensure_int8(fp32: cache_module.Entry, entry: cache_module.Entry, *, source_h
     from .quantize import quantize_qdq
 
     meta = _is_fresh(entry, source_hash, report)
-    if meta is not None:
+    digest = calibration_digest(calibration) if calibration else None
+    if meta is not None and (digest is None or meta.get("calibration_digest") == digest):
         return meta
+    if meta is not None:  # a cached int8 file calibrated on other inputs: the new ones decide
+        message = f"stale export {entry.onnx.name}: other calibration inputs than it was quantized on; quantizing again"
+        log.warning("%s", message)
+        report.exported.append(message)
     batches = require_calibration(calibration)
     start = time.perf_counter()
     tmp = cache_module.temporary_path(entry.onnx)
@@ -99,6 +116,7 @@ def ensure_int8(fp32: cache_module.Entry, entry: cache_module.Entry, *, source_h
     meta = {**{k: v for k, v in base.items() if k not in ("checks", "fp32_ops", "created")},
             "precision": "int8", "quantization": "QDQ static, uint8 activations (min-max), int8 weights per channel",
             "calibration_batches": count, "calibration_shapes": sorted({str(list(b.shape)) for b in batches}),
+            "calibration_digest": digest,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     entry.write(meta)
     report.exported.append(f"quantized {entry.onnx} (int8 QDQ, {count} calibration batch(es), "

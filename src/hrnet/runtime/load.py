@@ -240,5 +240,5 @@ def _detector_runtime(model: nn.Module, *, calibration: Iterable[Any] | None, na
 def require_calibration(calibration: list[torch.Tensor] | None) -> list[torch.Tensor]:
     if not calibration:
         raise DataError("precision='int8' needs calibration batches (the task's pre-processing of typical images; "
-                        "`hrnet export --int8 --calibrate IMAGES_DIR`, or calibration=[...] in Python)")
+                        "`hrnet export --int8 --calibrate DIR` or `--calibrate recipe:val`, or calibration=[...] in Python)")
     return calibration

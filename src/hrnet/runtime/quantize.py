@@ -80,8 +80,8 @@ def quantize_qdq(source: Path, target: Path, batches: Iterable[torch.Tensor], *,
     finally:
         root.setLevel(level)
     if reader.count == 0:
-        raise DataError("int8 calibration got no batches: give calibration images (e.g. --calibrate IMAGES_DIR, "
-                        "a folder of the task's typical images)")
+        raise DataError("int8 calibration got no batches: give calibration inputs (--calibrate DIR, a folder "
+                        "of the task's typical images, or --calibrate recipe:val, the run's own val inputs)")
     return reader.count
 
 
