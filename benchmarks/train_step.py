@@ -32,7 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--steps", type=int, default=8, help="timed steps per layout and round (one more warms up)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--set", nargs="*", default=[f"data.root={DEFAULT_ROOT}"], metavar="KEY=VALUE")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="recipe overrides (the default recipe also gets data.root=../shared/data/camvid)")
     return parser.parse_args(argv)
 
 
@@ -64,9 +65,11 @@ def measure(args: argparse.Namespace, threads: int, work: Path) -> dict[str, flo
     times: dict[str, list[float]] = {name: [] for name in layouts}
     losses: dict[str, list[float]] = {name: [] for name in layouts}
     batches = None
+    defaults = [f"data.root={DEFAULT_ROOT}"] if Path(args.recipe) == RECIPE else []
     for round_ in range(args.rounds):
         for name, flag in layouts.items():
-            overrides = [*args.set, f"train.channels_last={flag}", "eval.every=0", "train.time_budget_minutes=null"]
+            overrides = [*defaults, *args.set, f"train.channels_last={flag}", "eval.every=0",
+                         "train.time_budget_minutes=null"]
             torch.manual_seed(0)
             run = prepare(load_config(args.recipe, overrides), work / f"{threads}-{round_}-{name}")
             if batches is None:
@@ -74,7 +77,8 @@ def measure(args: argparse.Namespace, threads: int, work: Path) -> dict[str, flo
                 batches = [next(loader) for _ in range(min(args.steps, len(run.train_loader)))]
             seconds, values = timed_steps(run, batches, args.steps)
             times[name] += seconds
-            losses[name] = values if round_ == 0 else losses[name]
+            if round_ == 0:  # the first round of each layout saw the same batches from the same weights
+                losses[name] = values
     nchw, nhwc = statistics.median(times["NCHW"]), statistics.median(times["NHWC"])
     difference = max(abs(a - b) for a, b in zip(losses["NCHW"], losses["NHWC"]))
     return {"threads": threads, "NCHW_s": nchw, "NHWC_s": nhwc, "speedup": nchw / nhwc, "loss_diff": difference}
